@@ -1,0 +1,59 @@
+# The story of this project in commands. `make run` serves it, `make test` proves it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 3000
+export DJANGO_DEBUG ?= 1
+
+.PHONY: run install install-dev test test-e2e-deps lint format typecheck migrations-check bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) chatsite.asgi:application
+
+tests/node_modules/.installed: tests/package.json tests/package-lock.json
+	cd tests && npm ci --silent --no-audit --no-fund
+	touch $@
+
+test-e2e-deps: tests/node_modules/.installed
+
+test: install-dev test-e2e-deps
+	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null
+
+format: install-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+migrations-check: install-dev
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+bench: install-dev
+	$(BIN)/python bench/stream_overhead.py
+
+clean:
+	rm -rf $(VENV) tests/node_modules db.sqlite3 db.sqlite3-*

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Chat(models.Model):
+    """A conversation, owned by a user or by an anonymous visitor (exactly one of the two)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="chats"
+    )
+    # NULL, not "", for "no anonymous owner": the owner check constraint needs exactly one non-null owner.
+    anon_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    title = models.CharField(max_length=200, blank=True, default="")
+    model = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Last activity (a message, a rename): chat lists are ordered by it.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-updated_at"], name="chat_user_recent"),
+            models.Index(fields=["anon_id", "-updated_at"], name="chat_anon_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(anon_id__isnull=True))
+                | (Q(user__isnull=True) & Q(anon_id__isnull=False)),
+                name="chat_has_exactly_one_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Chat {self.id}"
+
+    def to_payload(self, *, message_count: int) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "title": self.title,
+            "model": self.model,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "message_count": message_count,
+        }
+
+
+class Message(models.Model):
+    """One message of a chat.
+
+    A turn is a ``position``: the user's message has an even position and its answer the next odd one. A
+    regenerated answer is a new row at the same position with a higher ``version``; only the newest version
+    of each position is ``is_current``, and nothing is deleted.
+    """
+
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+        SYSTEM = "system"
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming"
+        COMPLETE = "complete"
+        STOPPED = "stopped"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    model = models.CharField(max_length=100, blank=True, default="")
+    position = models.PositiveIntegerField()
+    version = models.PositiveIntegerField(default=1)
+    is_current = models.BooleanField(default=True)
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="answers")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["chat", "is_current", "-position"], name="message_chat_recent")]
+        constraints = [
+            models.UniqueConstraint(fields=["chat", "position", "version"], name="message_turn_version_unique"),
+            # The database itself keeps a chat to one running generation, whatever the processes do.
+            models.UniqueConstraint(
+                fields=["chat"], condition=Q(status="streaming"), name="message_one_streaming_per_chat"
+            ),
+            models.CheckConstraint(condition=Q(cost__gte=0), name="message_cost_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.id}"
+
+    def to_payload(self, *, versions: int = 1) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "chat_id": str(self.chat_id),
+            "role": self.role,
+            "content": self.content,
+            "status": self.status,
+            "model": self.model,
+            "created_at": self.created_at.isoformat(),
+            "versions": versions,
+            "version": self.version,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost": str(self.cost),
+        }

@@ -1,0 +1,102 @@
+"""The management protocol, as data: client event name → handler. Both transports dispatch through ``HANDLERS``.
+
+A handler is synchronous service/selector code (run off the event loop by the adapters). It returns the event
+to send back and, for changes, whether the caller's other sockets must hear of it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chats.models import Message
+from chats.selectors import chat_get_for_owner, chat_list_for_owner, message_list_for_chat
+from chats.services import chat_delete, chat_rename
+from chatsite.errors import ApiError, ValidationError
+from chatsite.identity import Identity
+from usage.selectors import usage_info
+
+# Server → client events.
+CHATS_LIST = "chats_list"
+MESSAGES_LIST = "messages_list"
+USAGE_INFO = "usage_info"
+CHAT_CREATED = "chat_created"
+CHAT_UPDATED = "chat_updated"
+CHAT_DELETED = "chat_deleted"
+MESSAGE_CREATED = "message_created"
+ASSISTANT_ERROR = "assistant_error"
+ERROR = "error"
+PONG = "pong"
+
+
+class UnknownEvent(ApiError):
+    code, status, default_message = "UNKNOWN_EVENT", 400, "Unknown event."
+
+
+@dataclass(frozen=True)
+class Reply:
+    event: str
+    data: dict[str, Any]
+    broadcast: bool = False  # also push to the caller's other sockets
+    stop: list[str] = field(default_factory=list)  # generations to stop (a deleted chat's answer)
+
+
+def _int(data: dict[str, Any], name: str, default: int, maximum: int, minimum: int = 0) -> int:
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ValidationError(f"{name} must be an integer from {minimum} to {maximum}.")
+    return value
+
+
+def list_chats(identity: Identity, data: dict[str, Any]) -> Reply:
+    page, limit = _int(data, "page", 0, 10**6), _int(data, "limit", 20, 100, 1)
+    result = chat_list_for_owner(identity=identity, page=page, limit=limit)
+    return Reply(CHATS_LIST, {"chats": result.items, "page": page, "limit": limit, "total": result.total})
+
+
+def list_messages(identity: Identity, data: dict[str, Any]) -> Reply:
+    page, limit = _int(data, "page", 0, 10**6), _int(data, "limit", 50, 200, 1)
+    chat = chat_get_for_owner(identity=identity, chat_id=data.get("chat_id"))
+    result = message_list_for_chat(chat=chat, page=page, limit=limit)
+    payload = {"chat_id": str(chat.pk), "messages": result.items, "page": page, "limit": limit, "total": result.total}
+    return Reply(MESSAGES_LIST, payload)
+
+
+def get_usage(identity: Identity, data: dict[str, Any]) -> Reply:
+    return Reply(USAGE_INFO, usage_info(identity=identity))
+
+
+def rename_chat(identity: Identity, data: dict[str, Any]) -> Reply:
+    chat = chat_rename(identity=identity, chat_id=data.get("chat_id"), title=data.get("title"))
+    return Reply(CHAT_UPDATED, {"chat": chat}, broadcast=True)
+
+
+def delete_chat(identity: Identity, data: dict[str, Any]) -> Reply:
+    chat = chat_get_for_owner(identity=identity, chat_id=data.get("chat_id"))
+    running = [str(pk) for pk in chat.messages.filter(status=Message.Status.STREAMING).values_list("pk", flat=True)]
+    return Reply(CHAT_DELETED, chat_delete(identity=identity, chat_id=chat.pk), broadcast=True, stop=running)
+
+
+HANDLERS: dict[str, Callable[[Identity, dict[str, Any]], Reply]] = {
+    "list_chats": list_chats,
+    "list_messages": list_messages,
+    "usage_info": get_usage,
+    "rename_chat": rename_chat,
+    "delete_chat": delete_chat,
+}
+
+
+def protocol_dispatch(identity: Identity, event: str, data: Any) -> Reply:
+    handler = HANDLERS.get(event)
+    if handler is None:
+        raise UnknownEvent(f"Unknown event {event!r}.")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationError("The event's data must be a JSON object.")
+    return handler(identity, data)
+
+
+def error_payload(event: str | None, error: ApiError) -> dict[str, Any]:
+    return {"event": event, **error.payload()}

@@ -1,0 +1,48 @@
+"""The one ASGI application: Socket.IO at /socket.io/, the Channels consumer at /ws/chats/, Django for HTTP."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+
+from django.core.asgi import get_asgi_application
+
+django_http = get_asgi_application()  # sets Django up before the imports below touch models
+
+import socketio  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from chats.consumers import ChatsConsumer  # noqa: E402
+from chats.sio import sio  # noqa: E402
+
+
+class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]
+    """Refuse a browser socket from a foreign page; a client that sends no Origin is not a browser."""
+
+    def valid_origin(self, parsed_origin: object) -> bool:
+        return parsed_origin is None or bool(super().valid_origin(parsed_origin))
+
+
+channels_app = ProtocolTypeRouter(
+    {
+        "http": django_http,
+        "websocket": BrowserOriginValidator(
+            URLRouter([path("ws/chats/", ChatsConsumer.as_asgi())]), settings.ALLOWED_ORIGINS
+        ),
+    }
+)
+
+from messaging.control import control_start  # noqa: E402
+
+_routes = socketio.ASGIApp(sio, other_asgi_app=channels_app, socketio_path="socket.io")
+
+
+async def application(scope: dict, receive: object, send: object) -> None:
+    # Daphne has no lifespan events: the process's maintenance (orphan reaping, owner keys, stop listening)
+    # starts with the first connection it serves, and is a no-op on every later one.
+    control_start()
+    await _routes(scope, receive, send)

@@ -1,0 +1,70 @@
+"""The auth endpoints: thin DRF views over chatsite.accounts."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+
+from chatsite.accounts import user_login, user_payload, user_register
+from chatsite.errors import AuthRequired, TokenInvalid
+from chatsite.identity import identity_from_request
+
+
+class RegisterSerializer(serializers.Serializer[dict[str, str]]):
+    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    email = serializers.EmailField(required=False, default="", allow_blank=True)
+
+
+class LoginSerializer(serializers.Serializer[dict[str, str]]):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class RefreshSerializer(serializers.Serializer[dict[str, str]]):
+    refresh = serializers.CharField()
+
+
+class RegisterView(APIView):
+    def post(self, request: Request) -> Response:
+        data = RegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = user_register(**data.validated_data, anon_id=request.headers.get("x-anon-id"))
+        return Response(result, status=201)
+
+
+class TokenView(APIView):
+    def post(self, request: Request) -> Response:
+        data = LoginSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(user_login(**data.validated_data, anon_id=request.headers.get("x-anon-id")))
+
+
+class TokenRefreshView(APIView):
+    def post(self, request: Request) -> Response:
+        data = RefreshSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        refresh = TokenRefreshSerializer(data=data.validated_data)
+        try:
+            refresh.is_valid(raise_exception=True)
+        except (TokenError, serializers.ValidationError):
+            raise TokenInvalid("The refresh token is invalid, expired or already used.") from None
+        except Exception as exc:  # simplejwt raises InvalidToken / AuthenticationFailed subclasses
+            if getattr(exc, "status_code", None) == 401:
+                raise TokenInvalid("The refresh token is invalid, expired or already used.") from None
+            raise
+        return Response(refresh.validated_data)
+
+
+class MeView(APIView):
+    def get(self, request: Request) -> Response:
+        identity = identity_from_request(request)
+        assert identity is not None
+        if identity.user_id is None:
+            raise AuthRequired("Sign in to see your account.")
+        return Response(user_payload(get_user_model().objects.get(pk=identity.user_id)))

@@ -1,0 +1,77 @@
+"""HTTP plumbing shared by the views: error rendering and SSE responses."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+
+from chatsite.errors import ApiError
+from chatsite.sse import PING, sse_event
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """True when the client asked for JSON and not for an event stream."""
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/event-stream" not in accept
+
+
+def pre_stream_error(request: HttpRequest, error: ApiError) -> HttpResponse:
+    """An error before a stream starts: its status, and a one-event SSE body (or JSON when asked for)."""
+    if wants_json(request):
+        return JsonResponse(error.payload(), status=error.status)
+    body = sse_event("assistant_error", error.payload(), event_id=1)
+    response = HttpResponse(body, status=error.status, content_type="text/event-stream")
+    for name, value in SSE_HEADERS.items():
+        response[name] = value
+    return response
+
+
+def json_errors(
+    view: Callable[..., Awaitable[HttpResponseBase]],
+) -> Callable[..., Awaitable[HttpResponseBase]]:
+    """Render an ``ApiError`` raised by an async JSON view as ``{code, error}`` with its status."""
+
+    @functools.wraps(view)
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return await view(request, *args, **kwargs)
+        except ApiError as error:
+            return JsonResponse(error.payload(), status=error.status)
+
+    return wrapper
+
+
+def sse_errors(
+    view: Callable[..., Awaitable[HttpResponseBase]],
+) -> Callable[..., Awaitable[HttpResponseBase]]:
+    """Render an ``ApiError`` raised by a streaming view before its stream starts."""
+
+    @functools.wraps(view)
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return await view(request, *args, **kwargs)
+        except ApiError as error:
+            return pre_stream_error(request, error)
+
+    return wrapper
+
+
+async def _encode(source: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    retry = settings.SSE_RETRY_MS
+    async for event in source:
+        yield PING if event is None else sse_event(event.name, event.data, event_id=event.id, retry_ms=retry)
+
+
+def sse_response(source: AsyncIterator[Any], status: int = 200) -> StreamingHttpResponse:
+    """Stream events (``None`` items become ``: ping`` comments), one chunk per event."""
+    response = StreamingHttpResponse(_encode(source), status=status, content_type="text/event-stream")
+    for name, value in SSE_HEADERS.items():
+        response[name] = value
+    return response

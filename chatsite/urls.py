@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import path
+
+from chatsite import auth_views
+from chatsite.health import health, metrics
+from messaging import views as messaging
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health", health),
+    path("metrics", metrics),
+    path("api/v1/auth/register", auth_views.RegisterView.as_view()),
+    path("api/v1/auth/token", auth_views.TokenView.as_view()),
+    path("api/v1/auth/token/refresh", auth_views.TokenRefreshView.as_view()),
+    path("api/v1/auth/me", auth_views.MeView.as_view()),
+    path("api/v1/models", messaging.models),
+    path("api/v1/usage", messaging.usage),
+    path("api/v1/messages/send", messaging.send),
+    path("api/v1/messages/regenerate", messaging.regenerate),
+    path("api/v1/messages/test-sse", messaging.test_sse),
+    path("api/v1/messages/<uuid:message_id>/stream", messaging.stream),
+    path("api/v1/messages/<uuid:message_id>/stop", messaging.stop),
+]
+
+handler404 = "chatsite.health.not_found"
+handler500 = "chatsite.health.server_error"

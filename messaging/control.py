@@ -1,0 +1,137 @@
+"""Control of generations across processes: who runs which, stop requests, and recovery after a crash.
+
+With Redis, a process holds an owner key per running generation (refreshed while it runs), stop requests are
+published to every process, and any process can fail a generation whose owner key has lapsed. Without Redis
+there is one process, so a ``streaming`` message it is not running has no owner at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from chatsite.redis import redis_client, redis_enabled, redis_key
+
+log = logging.getLogger(__name__)
+
+STOP_CHANNEL = "stop"
+
+
+class Owners:
+    """The owner keys of the generations running in this process."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    async def claim(self, message_id: str) -> None:
+        self.ids.add(message_id)
+        if redis_enabled():
+            await self._refresh([message_id])
+
+    async def release(self, message_id: str) -> None:
+        self.ids.discard(message_id)
+        if redis_enabled():
+            await redis_client().delete(redis_key("owner", message_id))
+
+    async def _refresh(self, message_ids: list[str]) -> None:
+        if not message_ids:
+            return
+        async with redis_client().pipeline(transaction=False) as pipe:
+            for message_id in message_ids:
+                pipe.set(redis_key("owner", message_id), "1", ex=settings.GENERATION_ORPHAN_SECONDS)
+            await pipe.execute()
+
+    async def refresh_all(self) -> None:
+        await self._refresh(list(self.ids))
+
+    async def alive(self, message_ids: list[str]) -> set[str]:
+        """Which of these generations some process is running."""
+        if not redis_enabled():
+            return {message_id for message_id in message_ids if message_id in self.ids}
+        if not message_ids:
+            return set()
+        values = await redis_client().mget([redis_key("owner", m) for m in message_ids])
+        return {m for m, value in zip(message_ids, values, strict=True) if value is not None or m in self.ids}
+
+
+owners = Owners()
+
+
+async def stop_request(message_id: str) -> None:
+    """Ask whichever process runs this generation to stop it."""
+    from messaging.streams import hub
+
+    stream = hub.local.get(message_id)
+    if stream is not None:
+        stream.stop_requested.set()
+    elif redis_enabled():
+        await redis_client().publish(redis_key(STOP_CHANNEL), message_id)
+
+
+async def _listen_for_stops() -> None:
+    from messaging.streams import hub
+
+    pubsub = redis_client().pubsub()
+    await pubsub.subscribe(redis_key(STOP_CHANNEL))
+    async for message in pubsub.listen():
+        if message.get("type") != "message":
+            continue
+        stream = hub.local.get(message["data"].decode())
+        if stream is not None:
+            stream.stop_requested.set()
+
+
+async def generations_reap() -> int:
+    """Fail the ``streaming`` messages nobody runs any more; return how many."""
+    from messaging.recovery import orphan_candidates, orphan_fail
+
+    cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_ORPHAN_SECONDS)
+    candidates = await database_sync_to_async(orphan_candidates)(started_before=cutoff)
+    alive = await owners.alive(candidates)
+    reaped = 0
+    for message_id in candidates:
+        if message_id in alive:
+            continue
+        terminal = await database_sync_to_async(orphan_fail)(message_id=message_id)
+        if terminal is None:
+            continue
+        reaped += 1
+        if redis_enabled():
+            from messaging.streams import redis_log_append_final
+
+            await redis_log_append_final(message_id, *terminal)
+    if reaped:
+        log.warning("marked %d orphaned generation(s) failed", reaped)
+    return reaped
+
+
+async def _maintain() -> None:
+    """Keep owner keys fresh and reap orphans, for as long as the process serves."""
+    period = max(settings.GENERATION_ORPHAN_SECONDS / 3, 0.2)
+    while True:
+        try:
+            if redis_enabled():
+                await owners.refresh_all()
+            await generations_reap()
+        except Exception:
+            log.exception("generation maintenance failed; retrying")
+        await asyncio.sleep(period)
+
+
+_tasks: dict[int, list[asyncio.Task[None]]] = {}
+
+
+def control_start() -> None:
+    """Start this process's maintenance (once per event loop): owner keys, orphan reaping, stop listening."""
+    loop = asyncio.get_running_loop()
+    if id(loop) in _tasks:
+        return
+    tasks = [asyncio.create_task(_maintain())]
+    if redis_enabled():
+        tasks.append(asyncio.create_task(_listen_for_stops()))
+    _tasks[id(loop)] = tasks

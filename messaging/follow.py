@@ -1,0 +1,43 @@
+"""Following a message's stream from wherever it is: this process, Redis, or the stored message."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chatsite.redis import redis_enabled
+from messaging.selectors import stored_replay
+from messaging.streams import StreamEvent, follow_redis, hub, redis_log_exists
+
+POLL_SECONDS = 0.25
+
+
+async def stream_follow(message_id: str, after: int) -> AsyncIterator[StreamEvent | None]:
+    """Every event after id ``after``, live until the end; ``None`` marks a quiet period (send a ping)."""
+    idle = settings.SSE_PING_SECONDS
+    local = hub.local.get(message_id)
+    if local is not None:
+        async for event in local.follow(after, idle):
+            yield event
+        return
+    quiet = 0.0
+    while True:
+        if redis_enabled() and await redis_log_exists(message_id):
+            async for event in follow_redis(message_id, after, idle):
+                yield event
+            return
+        replay = await database_sync_to_async(stored_replay)(message_id=message_id, after=after)
+        if replay is not None:
+            for event in replay:
+                yield event
+            return
+        # Still streaming but no log yet: it just started elsewhere, or its process died and the reaper
+        # will end it. Look again shortly.
+        await asyncio.sleep(POLL_SECONDS)
+        quiet += POLL_SECONDS
+        if quiet >= idle:
+            quiet = 0.0
+            yield None

@@ -1,0 +1,147 @@
+"""Model providers: each turns a prompt into a stream of text pieces ending with the token usage.
+
+Errors come out as the ``ApiError`` subclasses of chatsite.errors, so the generation maps each upstream
+fault to its own client-visible code without knowing which provider ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import openai
+from django.conf import settings
+
+from chatsite.errors import (
+    ApiError,
+    UpstreamBadResponse,
+    UpstreamDisconnected,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from messaging.models import LanguageModel
+from messaging.tokens import estimate_tokens
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Prompt:
+    messages: list[dict[str, str]]
+    temperature: float | None
+    max_tokens: int
+
+
+class Provider(Protocol):
+    def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Usage]: ...
+
+
+class EchoProvider:
+    """The built-in model: streams back a reply made from the user's last message, word by word."""
+
+    async def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Usage]:
+        last = next((m["content"] for m in reversed(prompt.messages) if m["role"] == "user"), "")
+        words = f"You said: {last}".split(" ")[: prompt.max_tokens]
+        delay = settings.ECHO_DELAY_MS / 1000
+        for index, word in enumerate(words):
+            if delay:
+                await asyncio.sleep(delay)
+            yield word if index == 0 else " " + word
+        prompt_tokens = sum(estimate_tokens(m["content"]) for m in prompt.messages)
+        yield Usage(prompt_tokens=prompt_tokens, completion_tokens=len(words))
+
+
+_clients: dict[tuple[str, str, int], openai.AsyncOpenAI] = {}
+
+
+def openai_client(base_url: str, api_key: str) -> openai.AsyncOpenAI:
+    """One client (one connection pool) per base URL and key, per event loop that uses it."""
+    key = (base_url, api_key, id(asyncio.get_running_loop()))
+    client = _clients.get(key)
+    if client is None:
+        client = openai.AsyncOpenAI(
+            base_url=base_url,
+            api_key=api_key or "not-set",
+            max_retries=settings.UPSTREAM_MAX_RETRIES,
+            timeout=openai.Timeout(
+                connect=settings.UPSTREAM_CONNECT_TIMEOUT,
+                read=settings.UPSTREAM_FIRST_TOKEN_TIMEOUT,
+                write=settings.UPSTREAM_CONNECT_TIMEOUT,
+                pool=settings.UPSTREAM_CONNECT_TIMEOUT,
+            ),
+        )
+        _clients[key] = client
+    return client
+
+
+class OpenAIProvider:
+    """Any OpenAI-compatible chat completions API, through the official client."""
+
+    async def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Usage]:
+        client = openai_client(
+            model.base_url or settings.OPENAI_BASE_URL,
+            os.environ.get(model.api_key_env, "") if model.api_key_env else settings.OPENAI_API_KEY,
+        )
+        extra: dict[str, Any] = {}
+        if prompt.temperature is not None:
+            extra["temperature"] = prompt.temperature
+        try:
+            completions: Any = client.chat.completions  # the overloads cannot see stream=True through **extra
+            stream = await completions.create(
+                model=model.upstream_model or model.name,
+                messages=prompt.messages,
+                stream=True,
+                stream_options={"include_usage": True},
+                max_tokens=prompt.max_tokens,
+                **extra,
+            )
+        except openai.APITimeoutError:
+            raise UpstreamTimeout() from None
+        except openai.APIStatusError as exc:
+            raise UpstreamError(f"The model provider answered {exc.status_code}.") from None
+        except openai.APIError as exc:
+            raise UpstreamError(f"The model provider could not be reached: {exc.message}") from None
+        async with stream:
+            async for item in _chunks(stream):
+                yield item
+
+
+async def _chunks(stream: Any) -> AsyncIterator[str | Usage]:
+    """Text pieces and the usage of one completion stream; a stream that ends without a finish is cut."""
+    finished = False
+    try:
+        async for chunk in stream:
+            if chunk.usage is not None:
+                yield Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+            for choice in chunk.choices or ():
+                if choice.delta is not None and choice.delta.content:
+                    yield choice.delta.content
+                finished = finished or choice.finish_reason is not None
+    except ApiError:
+        raise
+    except json.JSONDecodeError:
+        raise UpstreamBadResponse() from None
+    except openai.APITimeoutError:
+        raise UpstreamTimeout() from None
+    except openai.APIConnectionError:
+        raise UpstreamDisconnected() from None
+    except openai.APIError as exc:
+        raise UpstreamError(f"The model provider reported an error: {exc.message}") from None
+    except (ValueError, TypeError, AttributeError):
+        raise UpstreamBadResponse() from None
+    if not finished:
+        raise UpstreamDisconnected()
+
+
+PROVIDERS: dict[str, Provider] = {
+    LanguageModel.Provider.ECHO: EchoProvider(),
+    LanguageModel.Provider.OPENAI: OpenAIProvider(),
+}

@@ -1,0 +1,36 @@
+"""Database side of crash recovery: find and fail generations whose process died."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from chats.models import Message
+from chatsite.errors import GenerationLost
+from messaging import events
+from usage.models import Reservation
+from usage.services import reservation_settle
+
+
+def orphan_candidates(*, started_before: datetime) -> list[str]:
+    rows = Message.objects.filter(status=Message.Status.STREAMING, created_at__lt=started_before)
+    return [str(pk) for pk in rows.values_list("pk", flat=True)[:500]]
+
+
+def orphan_fail(*, message_id: str) -> tuple[str, dict[str, Any]] | None:
+    """Mark a dead generation failed (content kept), release its reservation; return its terminal event."""
+    with transaction.atomic():
+        failed = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+            status=Message.Status.FAILED, error_code=GenerationLost.code, finished_at=timezone.now()
+        )
+        if not failed:
+            return None
+        for reservation_id in Reservation.objects.filter(message_id=message_id, status="open").values_list(
+            "pk", flat=True
+        ):
+            reservation_settle(reservation_id=reservation_id, cost=0)  # type: ignore[arg-type]
+        chat_id = Message.objects.values_list("chat_id", flat=True).get(pk=message_id)
+    return events.ASSISTANT_ERROR, {"chat_id": str(chat_id), "message_id": message_id, **GenerationLost().payload()}

@@ -1,0 +1,131 @@
+"""The streaming endpoints. Thin: the quota middleware has already planned the generation and held its quota."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from chats.selectors import message_get_for_owner
+from chatsite.errors import NotFound, ValidationError
+from chatsite.http import json_errors, sse_errors, sse_response
+from chatsite.identity import identity_from_request
+from messaging import events
+from messaging.catalog import models_for
+from messaging.control import control_start, stop_request
+from messaging.follow import stream_follow
+from messaging.generation import generation_launch
+from messaging.services import generation_start
+from messaging.stream_tokens import stream_token_allows
+from messaging.streams import StreamEvent
+from usage.middleware import PreparedGeneration
+from usage.selectors import usage_info
+
+TEST_SSE_MAX = 100
+TEST_SSE_INTERVAL = 0.1
+
+
+async def _generate(request: HttpRequest) -> HttpResponseBase:
+    prepared: PreparedGeneration = request.prepared_generation  # type: ignore[attr-defined]
+    control_start()
+    if prepared.plan.replay_message_id is not None:
+        return sse_response(stream_follow(str(prepared.plan.replay_message_id), 0))
+    assert prepared.hold is not None
+    started = await database_sync_to_async(generation_start)(plan=prepared.plan, hold=prepared.hold)
+    prepared.started = True
+    stream = generation_launch(prepared.plan, prepared.hold, started)
+    return sse_response(stream_follow(stream.message_id, 0))
+
+
+send = csrf_exempt(require_POST(sse_errors(_generate)))
+regenerate = csrf_exempt(require_POST(sse_errors(_generate)))
+
+
+def _last_event_id(request: HttpRequest) -> int:
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError("Last-Event-ID must be an integer.") from None
+    if value < 0:
+        raise ValidationError("Last-Event-ID must not be negative.")
+    return value
+
+
+def _check_reader(request: HttpRequest, message_id: str) -> None:
+    token = request.GET.get("stream_token")
+    if token:
+        if not stream_token_allows(token, message_id):
+            raise NotFound("Message not found.")  # a wrong token says nothing about the message
+        return
+    message_get_for_owner(identity=identity_from_request(request), message_id=message_id)  # type: ignore[arg-type]
+
+
+@require_GET
+@sse_errors
+async def stream(request: HttpRequest, message_id: Any) -> HttpResponseBase:
+    """Resume (or join) a message's stream after ``Last-Event-ID``."""
+    after = _last_event_id(request)
+    await database_sync_to_async(_check_reader)(request, str(message_id))
+    control_start()
+    return sse_response(stream_follow(str(message_id), after))
+
+
+@csrf_exempt
+@require_POST
+@json_errors
+async def stop(request: HttpRequest, message_id: Any) -> HttpResponseBase:
+    def owned() -> str:
+        identity = identity_from_request(request)
+        assert identity is not None
+        return message_get_for_owner(identity=identity, message_id=message_id).status
+
+    status = await database_sync_to_async(owned)()
+    await stop_request(str(message_id))
+    return JsonResponse({"message_id": str(message_id), "status": status}, status=202)
+
+
+async def _test_events(count: int) -> AsyncIterator[StreamEvent]:
+    for counter in range(1, count + 1):
+        yield StreamEvent(counter, events.TEST_MESSAGE, {"counter": counter, "message": f"Test message {counter}"})
+        await asyncio.sleep(TEST_SSE_INTERVAL)
+    yield StreamEvent(count + 1, events.TEST_COMPLETE, {"message": f"Sent {count} test messages"}, True)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@sse_errors
+async def test_sse(request: HttpRequest) -> HttpResponseBase:
+    try:
+        count = int(request.GET.get("count", "5"))
+    except ValueError:
+        raise ValidationError("count must be an integer.") from None
+    if not 1 <= count <= TEST_SSE_MAX:
+        raise ValidationError(f"count must be from 1 to {TEST_SSE_MAX}.")
+    return sse_response(_test_events(count))
+
+
+@require_GET
+@json_errors
+async def models(request: HttpRequest) -> HttpResponseBase:
+    def listing() -> list[dict[str, Any]]:
+        return [model.to_payload() for model in models_for(identity_from_request(request, required=False))]
+
+    return JsonResponse({"models": await database_sync_to_async(listing)()})
+
+
+@require_GET
+@json_errors
+async def usage(request: HttpRequest) -> HttpResponseBase:
+    def current() -> dict[str, Any]:
+        identity = identity_from_request(request)
+        assert identity is not None
+        return usage_info(identity=identity)
+
+    return JsonResponse(await database_sync_to_async(current)())

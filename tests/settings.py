@@ -1,0 +1,19 @@
+"""Test settings: the real settings with fast password hashing, quick echo and short timers."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_DEBUG", "1")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("ECHO_DELAY_MS", "2")
+os.environ.setdefault("UPSTREAM_MAX_RETRIES", "0")
+
+from chatsite.settings import *  # noqa: F403
+from chatsite.settings import BASE_DIR, DATABASES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory: end-to-end tests run daphne processes that must see the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".pytest-db.sqlite3")}

@@ -1,0 +1,80 @@
+"""Quota enforcement for ``send`` and ``regenerate``, before the view runs (as the design asks).
+
+The middleware resolves the caller, parses and plans the generation, and takes its quota: one free message for
+a guest, or a reservation of the most the answer can cost for a user. A refusal is the pre-stream error
+response and is also pushed to the caller's management sockets. If the view then does not start the
+generation (an error, a chat already answering), the hold is given back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from channels.db import database_sync_to_async
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+from chats.push import notify
+from chatsite.errors import AnonLimitReached, ApiError, InsufficientBalance
+from chatsite.http import pre_stream_error
+from chatsite.identity import Identity, identity_from_request
+from messaging.requests import regenerate_request_parse, send_request_parse
+from messaging.services import GenerationPlan, generation_plan
+from usage.services import QuotaHold, client_ip, quota_acquire, quota_release
+
+SEND_PATH = "/api/v1/messages/send"
+REGENERATE_PATH = "/api/v1/messages/regenerate"
+QUOTA_ERRORS = (AnonLimitReached, InsufficientBalance)
+
+
+@dataclass
+class PreparedGeneration:
+    plan: GenerationPlan
+    hold: QuotaHold | None
+    started: bool = False
+
+
+def _prepare(request: HttpRequest) -> PreparedGeneration:
+    identity = identity_from_request(request)
+    assert identity is not None
+    if request.path == SEND_PATH:
+        parsed = send_request_parse(request.body, request.headers.get("Idempotency-Key"))
+    else:
+        parsed = regenerate_request_parse(request.body)
+    plan = generation_plan(identity=identity, request=parsed)
+    if plan.replay_message_id is not None:
+        return PreparedGeneration(plan=plan, hold=None)  # a retried send: its first attempt holds the quota
+    hold = quota_acquire(identity=identity, ip=client_ip(request.META), reserve=plan.reserve)
+    return PreparedGeneration(plan=plan, hold=hold)
+
+
+class QuotaMiddleware:
+    async_capable = True
+    sync_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(self.get_response):
+            markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.method != "POST" or request.path not in (SEND_PATH, REGENERATE_PATH):
+            return await self.get_response(request)
+        try:
+            prepared = await database_sync_to_async(_prepare)(request)
+        except ApiError as error:
+            if isinstance(error, QUOTA_ERRORS):
+                await self._push_refusal(request, error)
+            return pre_stream_error(request, error)
+        request.prepared_generation = prepared  # type: ignore[attr-defined]
+        response = await self.get_response(request)
+        if prepared.hold is not None and not prepared.started:
+            await database_sync_to_async(quota_release)(hold=prepared.hold)
+        return response
+
+    async def _push_refusal(self, request: HttpRequest, error: ApiError) -> None:
+        identity: Identity | None = await database_sync_to_async(identity_from_request)(request, required=False)
+        if identity is not None:
+            await notify(identity, "assistant_error", error.payload())

@@ -161,3 +161,19 @@ class FakeUpstream:
             last = next((m["content"] for m in reversed(body.get("messages", [])) if m["role"] == "user"), "")
             return last.split()
         return [f"tok{i}" for i in range(int(options.get("tokens", "8")))]
+
+
+def main() -> None:
+    """Run the fake alone (for benchmarks): ``python -m tests.fakes.upstream --port 8099``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8099)
+    port = parser.parse_args().port
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", FakeUpstream()._completions)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

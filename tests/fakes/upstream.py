@@ -4,7 +4,8 @@ The real ``openai`` client connects to it over ``OPENAI_BASE_URL`` (or a model's
 chosen by the requested model name, so a server process started by a test can be steered too:
 ``fake`` streams ``tokens`` words; options are appended with ``:``, for example
 ``fake:tokens=200:delay_ms=5``, ``fake:status=500``, ``fake:cut_after=3``, ``fake:no_usage``,
-``fake:stall_after=3``, ``fake:malformed_after=2``, ``fake:first_delay_ms=2000``, ``fake:echo``.
+``fake:stall_after=3``, ``fake:malformed_after=2``, ``fake:first_delay_ms=2000``, ``fake:echo``,
+``fake:stamp`` (each token is the wall-clock time it was sent, in nanoseconds).
 Every request is recorded (its JSON body, and whether the client closed the connection early).
 """
 
@@ -142,6 +143,8 @@ class FakeUpstream:
             if "malformed_after" in options and index == int(options["malformed_after"]):
                 await response.write(b"data: {not json\n\n")
                 continue
+            if "stamp" in options:
+                word = f"{time.time_ns()}"  # when the fake sent it: benchmarks measure latency per token
             await response.write(_chunk(model, word if index == 0 else " " + word))
             record.chunks_sent += 1
             if delay:

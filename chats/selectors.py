@@ -24,16 +24,17 @@ def chats_for_owner(identity: Identity) -> QuerySet[Chat]:
     return Chat.objects.filter(owner_filter(identity))
 
 
-def _uuid(value: Any) -> UUID:
+def _uuid(value: Any, what: str) -> UUID:
+    """A malformed id is answered exactly like a missing one."""
     try:
         return value if isinstance(value, UUID) else UUID(str(value))
     except (TypeError, ValueError, AttributeError):
-        raise NotFound() from None
+        raise NotFound(f"{what} not found.") from None
 
 
 def chat_get_for_owner(*, identity: Identity, chat_id: Any) -> Chat:
     """The caller's chat; another owner's chat or a malformed id is the same 404 as a missing one."""
-    chat = chats_for_owner(identity).filter(pk=_uuid(chat_id)).first()
+    chat = chats_for_owner(identity).filter(pk=_uuid(chat_id, "Chat")).first()
     if chat is None:
         raise NotFound("Chat not found.")
     return chat
@@ -41,7 +42,7 @@ def chat_get_for_owner(*, identity: Identity, chat_id: Any) -> Chat:
 
 def message_get_for_owner(*, identity: Identity, message_id: Any) -> Message:
     message = (
-        Message.objects.select_related("chat").filter(owner_filter(identity, "chat__"), pk=_uuid(message_id)).first()
+        Message.objects.select_related("chat").filter(owner_filter(identity, "chat__"), pk=_uuid(message_id, "Message")).first()
     )
     if message is None:
         raise NotFound("Message not found.")

@@ -42,7 +42,9 @@ def chat_get_for_owner(*, identity: Identity, chat_id: Any) -> Chat:
 
 def message_get_for_owner(*, identity: Identity, message_id: Any) -> Message:
     message = (
-        Message.objects.select_related("chat").filter(owner_filter(identity, "chat__"), pk=_uuid(message_id, "Message")).first()
+        Message.objects.select_related("chat")
+        .filter(owner_filter(identity, "chat__"), pk=_uuid(message_id, "Message"))
+        .first()
     )
     if message is None:
         raise NotFound("Message not found.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -22,7 +22,7 @@ def _database_ok() -> bool:
 async def health(request: HttpRequest) -> HttpResponse:
     checks: dict[str, str] = {}
     try:
-        await database_sync_to_async(_database_ok)()
+        await sync_to_async(_database_ok)()
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"

@@ -8,6 +8,7 @@ there is one process, so a ``streaming`` message it is not running has no owner 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from datetime import timedelta
 
@@ -131,7 +132,8 @@ def control_start() -> None:
     loop = asyncio.get_running_loop()
     if id(loop) in _tasks:
         return
-    tasks = [asyncio.create_task(_maintain())]
+    # A fresh context each: these outlive the request that happened to start them.
+    tasks = [asyncio.create_task(_maintain(), context=contextvars.Context())]
     if redis_enabled():
-        tasks.append(asyncio.create_task(_listen_for_stops()))
+        tasks.append(asyncio.create_task(_listen_for_stops(), context=contextvars.Context()))
     _tasks[id(loop)] = tasks

@@ -11,9 +11,9 @@ import contextvars
 import logging
 from dataclasses import dataclass, field
 
-from asgiref.sync import ThreadSensitiveContext
-from channels.db import database_sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
+from django.db import connections
 
 from chats.models import Message
 from chats.push import notify
@@ -71,7 +71,7 @@ class Generation:
         self._emit_start()
         await self._announce()
         outcome = await self._generate()
-        finished = await database_sync_to_async(generation_finish)(
+        finished = await sync_to_async(generation_finish)(
             message_id=self.started.message_id,
             model=self.plan.model,
             hold=self.hold,
@@ -82,7 +82,7 @@ class Generation:
             prompt_estimate=self.plan.prompt_estimate,
             started=outcome.started,
         )
-        usage = await database_sync_to_async(usage_info)(identity=self.plan.identity)
+        usage = await sync_to_async(usage_info)(identity=self.plan.identity)
         if outcome.error is not None:
             self.stream.emit(events.USAGE_INFO, usage)
             self.stream.emit(events.ASSISTANT_ERROR, self._error_payload(outcome.error), final=True)
@@ -181,7 +181,7 @@ class Generation:
         title = title_from_text(first)
         if self.plan.model.provider != LanguageModel.Provider.ECHO:
             title = await _model_title(self.plan.model, first) or title
-        chat = await database_sync_to_async(chat_set_title)(chat_id=self.started.chat_id, title=title)
+        chat = await sync_to_async(chat_set_title)(chat_id=self.started.chat_id, title=title)
         if chat is not None:
             await notify(self.plan.identity, events.CHAT_UPDATED, {"chat": chat})
 
@@ -217,9 +217,13 @@ def generation_launch(plan: GenerationPlan, hold: QuotaHold, started: StartedGen
     generation = Generation(plan, hold, started, stream)
 
     async def run_detached() -> None:
-        # A context of its own, so the request ending does not end the thread its database calls use.
+        # A context of its own, so the request ending does not end the thread its database calls use; the
+        # thread's connection is closed at the end, as a request's is.
         async with ThreadSensitiveContext():
-            await generation.run()
+            try:
+                await generation.run()
+            finally:
+                await sync_to_async(connections.close_all)()
 
     task = asyncio.create_task(run_detached(), context=contextvars.Context())
     _running.add(task)

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
@@ -37,7 +37,7 @@ async def _generate(request: HttpRequest) -> HttpResponseBase:
     if prepared.plan.replay_message_id is not None:
         return sse_response(stream_follow(str(prepared.plan.replay_message_id), 0))
     assert prepared.hold is not None
-    started = await database_sync_to_async(generation_start)(plan=prepared.plan, hold=prepared.hold)
+    started = await sync_to_async(generation_start)(plan=prepared.plan, hold=prepared.hold)
     prepared.started = True
     stream = generation_launch(prepared.plan, prepared.hold, started)
     return sse_response(stream_follow(stream.message_id, 0))
@@ -72,7 +72,7 @@ def _check_reader(request: HttpRequest, message_id: str) -> None:
 async def stream(request: HttpRequest, message_id: Any) -> HttpResponseBase:
     """Resume (or join) a message's stream after ``Last-Event-ID``."""
     after = _last_event_id(request)
-    await database_sync_to_async(_check_reader)(request, str(message_id))
+    await sync_to_async(_check_reader)(request, str(message_id))
     control_start()
     return sse_response(stream_follow(str(message_id), after))
 
@@ -86,7 +86,7 @@ async def stop(request: HttpRequest, message_id: Any) -> HttpResponseBase:
         assert identity is not None
         return message_get_for_owner(identity=identity, message_id=message_id).status
 
-    status = await database_sync_to_async(owned)()
+    status = await sync_to_async(owned)()
     await stop_request(str(message_id))
     return JsonResponse({"message_id": str(message_id), "status": status}, status=202)
 
@@ -117,7 +117,7 @@ async def models(request: HttpRequest) -> HttpResponseBase:
     def listing() -> list[dict[str, Any]]:
         return [model.to_payload() for model in models_for(identity_from_request(request, required=False))]
 
-    return JsonResponse({"models": await database_sync_to_async(listing)()})
+    return JsonResponse({"models": await sync_to_async(listing)()})
 
 
 @require_GET
@@ -128,4 +128,4 @@ async def usage(request: HttpRequest) -> HttpResponseBase:
         assert identity is not None
         return usage_info(identity=identity)
 
-    return JsonResponse(await database_sync_to_async(current)())
+    return JsonResponse(await sync_to_async(current)())

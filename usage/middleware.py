@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from channels.db import database_sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
@@ -63,7 +62,7 @@ class QuotaMiddleware:
         if request.method != "POST" or request.path not in (SEND_PATH, REGENERATE_PATH):
             return await self.get_response(request)
         try:
-            prepared = await database_sync_to_async(_prepare)(request)
+            prepared = await sync_to_async(_prepare)(request)
         except ApiError as error:
             if isinstance(error, QUOTA_ERRORS):
                 await self._push_refusal(request, error)
@@ -71,10 +70,10 @@ class QuotaMiddleware:
         request.prepared_generation = prepared  # type: ignore[attr-defined]
         response = await self.get_response(request)
         if prepared.hold is not None and not prepared.started:
-            await database_sync_to_async(quota_release)(hold=prepared.hold)
+            await sync_to_async(quota_release)(hold=prepared.hold)
         return response
 
     async def _push_refusal(self, request: HttpRequest, error: ApiError) -> None:
-        identity: Identity | None = await database_sync_to_async(identity_from_request)(request, required=False)
+        identity: Identity | None = await sync_to_async(identity_from_request)(request, required=False)
         if identity is not None:
             await notify(identity, "assistant_error", error.payload())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, update_last_login
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -66,5 +66,6 @@ def user_login(*, username: str, password: str, anon_id: str | None) -> dict[str
     if user is None:
         raise InvalidCredentials()
     with transaction.atomic():
+        update_last_login(None, user)
         guest_claim(anon_id=anon_id, user_id=user.pk)
     return tokens_for(user)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -52,7 +53,7 @@ class TokenRefreshView(APIView):
         refresh = TokenRefreshSerializer(data=data.validated_data)
         try:
             refresh.is_valid(raise_exception=True)
-        except (TokenError, serializers.ValidationError):
+        except (TokenError, serializers.ValidationError, ObjectDoesNotExist):  # (the user may be gone)
             raise TokenInvalid("The refresh token is invalid, expired or already used.") from None
         except Exception as exc:  # simplejwt raises InvalidToken / AuthenticationFailed subclasses
             if getattr(exc, "status_code", None) == 401:

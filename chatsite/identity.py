@@ -17,7 +17,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from chatsite.errors import AuthRequired, TokenInvalid, ValidationError
 
-ANON_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+ANON_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,128}")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Identity:
 
 
 def anon_id_validate(anon_id: str) -> str:
-    if not ANON_ID_RE.match(anon_id):
+    if not ANON_ID_RE.fullmatch(anon_id):  # fullmatch: "$" would let a trailing newline through
         raise ValidationError("x-anon-id must be 8-128 characters of A-Z, a-z, 0-9, '_' or '-'.")
     return anon_id
 

@@ -116,9 +116,10 @@ class FakeUpstream:
         await response.prepare(request)
         try:
             await self._stream(request, response, record, model, options, body)
-        except (ConnectionResetError, asyncio.CancelledError):
-            record.closed_by_client = True
-            record.closed_at = time.monotonic()
+        except ConnectionResetError:
+            record.closed_by_client, record.closed_at = True, time.monotonic()
+        except asyncio.CancelledError:
+            record.closed_by_client, record.closed_at = True, time.monotonic()
             raise
         return response
 

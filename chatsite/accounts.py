@@ -66,6 +66,6 @@ def user_login(*, username: str, password: str, anon_id: str | None) -> dict[str
     if user is None:
         raise InvalidCredentials()
     with transaction.atomic():
-        update_last_login(None, user)
+        update_last_login(type(user), user)  # the sender argument is unused
         guest_claim(anon_id=anon_id, user_id=user.pk)
     return tokens_for(user)

@@ -143,7 +143,8 @@ def _parse_item(index: int, item: Any, problems: list[str]) -> dict[str, Any] | 
     if "name" not in item:
         problems.append(f"{label}: name: is required")
     values: dict[str, Any] = {}
-    for key in PARSERS.keys() & item.keys():
+    # In the catalog's field order, so that "updated" lines list fields the same way every run.
+    for key in (key for key in PARSERS if key in item):
         try:
             values[key] = PARSERS[key](item[key])
         except ValueError as exc:

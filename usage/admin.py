@@ -4,15 +4,17 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from chatsite.errors import ApiError
 from usage.models import AnonUsage, Balance, IpUsage, LedgerEntry, Reservation
 from usage.services import balance_grant
 
@@ -61,9 +63,14 @@ def grant_credits(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Bala
     """Asks for the amount on an intermediate page, then grants it with a ledger entry per user."""
     form = GrantForm(request.POST if "amount" in request.POST else None)
     if form.is_valid():
-        for balance in queryset:
-            note = form.cleaned_data["note"] or f"admin grant by {request.user}"
-            balance_grant(user_id=balance.user_id, amount=form.cleaned_data["amount"], note=note)
+        note = form.cleaned_data["note"] or f"admin grant by {request.user}"
+        try:
+            with transaction.atomic():  # all selected users get it, or none does
+                for balance in queryset:
+                    balance_grant(user_id=balance.user_id, amount=form.cleaned_data["amount"], note=note)
+        except ApiError as error:
+            modeladmin.message_user(request, error.message, level=messages.ERROR)
+            return None
         modeladmin.message_user(request, f"Granted {form.cleaned_data['amount']} to {queryset.count()} user(s).")
         return None
     context = {

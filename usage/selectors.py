@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Sum
 
 from chatsite.identity import Identity
 from usage.models import AnonUsage, Balance, LedgerEntry
@@ -31,13 +31,16 @@ def usage_info(*, identity: Identity) -> dict[str, Any]:
 
 
 def ledger_mismatches() -> list[tuple[int, Decimal, Decimal]]:
-    """Users whose balance differs from the sum of their ledger: (user id, balance, ledger sum)."""
-    sums = dict(
-        LedgerEntry.objects.values_list("user_id").annotate(total=Sum("amount")).values_list("user_id", "total")
-    )
+    """Users whose balance differs from the sum of their ledger: (user id, balance, ledger sum).
+
+    The sum is taken in Python with Decimal: SQLite would add the amounts as floats and lose the last places.
+    """
+    sums: dict[int, Decimal] = defaultdict(Decimal)
+    for user_id, amount in LedgerEntry.objects.values_list("user_id", "amount").iterator(chunk_size=5000):
+        sums[user_id] += amount
     mismatches = []
     for user_id, balance in Balance.objects.values_list("user_id", "balance"):
-        total = sums.pop(user_id, None) or Decimal("0")
+        total = sums.pop(user_id, Decimal("0"))
         if total != balance:
             mismatches.append((user_id, balance, total))
     mismatches.extend((user_id, Decimal("0"), total) for user_id, total in sums.items() if total)

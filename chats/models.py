@@ -84,6 +84,9 @@ class Message(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
     error_code = models.CharField(max_length=40, blank=True, default="")
+    # The id of the last event of this answer's stream, so a replay from the database numbers its events
+    # as the live stream did (and a reader that saw the end is told there is nothing more).
+    last_event_id = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

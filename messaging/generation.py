@@ -81,6 +81,7 @@ class Generation:
             usage=outcome.usage,
             prompt_estimate=self.plan.prompt_estimate,
             started=outcome.started,
+            last_event_id=len(self.stream.events) + 2,  # the two events below end every stream
         )
         usage = await sync_to_async(usage_info)(identity=self.plan.identity)
         if outcome.error is not None:

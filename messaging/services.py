@@ -239,6 +239,7 @@ def generation_finish(
     usage: Usage | None,
     prompt_estimate: int,
     started: bool,
+    last_event_id: int = 0,
 ) -> FinishedGeneration:
     """Store the answer and settle its cost in one transaction: charged once, never above the reservation."""
     if usage is None:
@@ -259,6 +260,7 @@ def generation_finish(
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             cost=cost,
+            last_event_id=last_event_id,
             finished_at=timezone.now(),
         )
         message = Message.objects.filter(pk=message_id).first()

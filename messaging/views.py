@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -74,7 +74,21 @@ async def stream(request: HttpRequest, message_id: Any) -> HttpResponseBase:
     after = _last_event_id(request)
     await sync_to_async(_check_reader)(request, str(message_id))
     control_start()
-    return sse_response(stream_follow(str(message_id), after))
+    events = stream_follow(str(message_id), after)
+    try:
+        first = await anext(events)
+    except StopAsyncIteration:
+        # The reader already has the end. 204 is what tells an EventSource to stop reconnecting.
+        return HttpResponse(status=204)
+    return sse_response(_prepend(first, events))
+
+
+async def _prepend(
+    first: StreamEvent | None, rest: AsyncIterator[StreamEvent | None]
+) -> AsyncIterator[StreamEvent | None]:
+    yield first
+    async for event in rest:
+        yield event
 
 
 @csrf_exempt

@@ -90,7 +90,18 @@ async def test_resuming_after_the_log_expired_replays_the_stored_message(setting
         "delta": "You said: a b c",
         "full": True,
     }
-    assert [event.id for event in replay] == [4, 5]
+    assert [event.id for event in replay] == [events[-1].id - 1, events[-1].id]  # numbered as the live stream was
+
+
+async def test_a_reader_that_saw_the_end_gets_204_so_eventsource_stops_reconnecting() -> None:
+    events = await read_events(await send({"content": "a b c"}))
+    message_id = events[0].data["message_id"]
+
+    response = await AsyncClient().get(
+        f"/api/v1/messages/{message_id}/stream", headers={"x-anon-id": GUEST, "Last-Event-ID": str(events[-1].id)}
+    )
+
+    assert response.status_code == 204
 
 
 async def test_a_stream_token_reads_only_its_own_message() -> None:

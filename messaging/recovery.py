@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -31,6 +32,6 @@ def orphan_fail(*, message_id: str) -> tuple[str, dict[str, Any]] | None:
         for reservation_id in Reservation.objects.filter(message_id=message_id, status="open").values_list(
             "pk", flat=True
         ):
-            reservation_settle(reservation_id=reservation_id, cost=0)  # type: ignore[arg-type]
+            reservation_settle(reservation_id=reservation_id, cost=Decimal(0))
         chat_id = Message.objects.values_list("chat_id", flat=True).get(pk=message_id)
     return events.ASSISTANT_ERROR, {"chat_id": str(chat_id), "message_id": message_id, **GenerationLost().payload()}

@@ -166,13 +166,18 @@ async def redis_log_exists(message_id: str) -> bool:
     return bool(await redis_client().exists(redis_key("stream", message_id)))
 
 
+# A dead process may have sent readers events it never wrote to the log (up to one unflushed batch), so the
+# terminal event that ends its stream is numbered well past anything a reader can have seen.
+ORPHAN_ID_GAP = 1000
+
+
 async def redis_log_append_final(message_id: str, name: str, data: dict[str, Any]) -> None:
-    """End a stream whose generation died: add a terminal event after the last one it wrote."""
+    """End a stream whose generation died: add a terminal event after any it may have sent."""
     key = redis_key("stream", message_id)
     client = redis_client()
     last: Any = await client.xrevrange(key, count=1)
     last_id = max((item[0] for item in json.loads(last[0][1][b"e"])), default=0) if last else 0
-    event = StreamEvent(int(last_id) + 1, name, data, True)
+    event = StreamEvent(int(last_id) + ORPHAN_ID_GAP, name, data, True)
     await client.xadd(key, {"e": json.dumps([event.to_wire()])})
     await client.expire(key, settings.STREAM_LOG_TTL_SECONDS)
 

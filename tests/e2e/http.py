@@ -45,3 +45,26 @@ def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def read_then_leave(url: str, body: dict[str, Any], headers: dict[str, str], deltas: int) -> list[Event]:
+    """POST a send, read events until ``deltas`` deltas arrived, then drop the connection like a closed tab."""
+    import http.client
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    connection.request("POST", parsed.path, json.dumps(body), {"Content-Type": "application/json", **headers})
+    response = connection.getresponse()
+    assert response.status == 200, response.read()
+    events: list[Event] = []
+    block = b""
+    while sum(event.name == "assistant_delta" for event in events) < deltas:
+        line = response.fp.readline()
+        block += line
+        if line == b"\n":
+            events.extend(parse_sse(block))
+            block = b""
+    connection.sock.close()  # type: ignore[union-attr]
+    connection.close()
+    return events

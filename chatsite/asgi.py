@@ -37,6 +37,7 @@ channels_app = ProtocolTypeRouter(
 )
 
 from messaging.control import control_start  # noqa: E402
+from messaging.shutdown import shutdown_hook_install  # noqa: E402
 
 _routes = socketio.ASGIApp(sio, other_asgi_app=channels_app, socketio_path="socket.io")
 
@@ -45,4 +46,5 @@ async def application(scope: dict, receive: object, send: object) -> None:
     # Daphne has no lifespan events: the process's maintenance (orphan reaping, owner keys, stop listening)
     # starts with the first connection it serves, and is a no-op on every later one.
     control_start()
+    shutdown_hook_install()
     await _routes(scope, receive, send)

@@ -16,11 +16,12 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 from chats.push import notify
-from chatsite.errors import AnonLimitReached, ApiError, InsufficientBalance
+from chatsite.errors import AnonLimitReached, ApiError, InsufficientBalance, ShuttingDown
 from chatsite.http import pre_stream_error
 from chatsite.identity import Identity, identity_from_request
 from messaging.requests import regenerate_request_parse, send_request_parse
 from messaging.services import GenerationPlan, generation_plan
+from messaging.shutdown import is_draining
 from usage.services import QuotaHold, client_ip, quota_acquire, quota_release
 
 SEND_PATH = "/api/v1/messages/send"
@@ -36,6 +37,8 @@ class PreparedGeneration:
 
 
 def _prepare(request: HttpRequest) -> PreparedGeneration:
+    if is_draining():
+        raise ShuttingDown()
     identity = identity_from_request(request)
     assert identity is not None
     if request.path == SEND_PATH:

@@ -118,3 +118,33 @@ def test_a_killed_server_leaves_no_generation_stuck(servers: Any, fake_model: An
     assert message.status == "failed" and message.error_code == "GENERATION_LOST"
     assert not Reservation.objects.filter(status="open").exists()
     assert not LedgerEntry.objects.filter(kind="charge").exists()
+
+
+def test_sigterm_lets_a_short_answer_finish(servers: Any, fake_model: Any) -> None:
+    fake_model(upstream_model="fake:tokens=40:delay_ms=20")
+    server = servers(SHUTDOWN_GRACE_SECONDS="10")
+    seen = read_then_leave(f"{server.url}/api/v1/messages/send", {"model": "fake", "content": "hi"}, GUEST, deltas=2)
+
+    server.stop()  # SIGTERM
+
+    message = Message.objects.get(pk=seen[0].data["message_id"])
+    assert message.status == "complete"
+    assert message.content == " ".join(f"tok{i}" for i in range(40))
+
+
+def test_sigterm_stops_and_settles_an_answer_that_outlasts_the_grace_period(servers: Any, fake_model: Any) -> None:
+    fake_model(upstream_model="fake:tokens=5000:delay_ms=20", input_price=Decimal(1000), output_price=Decimal(1000))
+    user, token = paying_user()
+    server = servers(SHUTDOWN_GRACE_SECONDS="1")
+    auth = {"Authorization": f"Bearer {token}"}
+    seen = read_then_leave(f"{server.url}/api/v1/messages/send", {"model": "fake", "content": "hi"}, auth, deltas=3)
+
+    started = time.monotonic()
+    server.stop()  # SIGTERM
+
+    assert time.monotonic() - started < 8
+    message = Message.objects.get(pk=seen[0].data["message_id"])
+    assert message.status == "stopped"
+    assert message.content.startswith(joined_deltas(seen))
+    assert LedgerEntry.objects.get(user=user, kind="charge").amount == -message.cost
+    assert not Reservation.objects.filter(status="open").exists()

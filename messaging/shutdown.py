@@ -37,5 +37,6 @@ def shutdown_hook_install() -> None:
         # A "before shutdown" trigger that returns a Deferred holds the reactor until it fires.
         return defer.Deferred.fromFuture(asyncio.ensure_future(generations_drain(settings.SHUTDOWN_GRACE_SECONDS)))
 
-    reactor.addSystemEventTrigger("before", "shutdown", drain)  # type: ignore[attr-defined]
+    core: Any = reactor  # twisted's module-level reactor is typed loosely
+    core.addSystemEventTrigger("before", "shutdown", drain)
     _State.installed = True

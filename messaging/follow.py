@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chatsite.redis import redis_enabled
@@ -29,7 +29,8 @@ async def stream_follow(message_id: str, after: int) -> AsyncIterator[StreamEven
             async for event in follow_redis(message_id, after, idle):
                 yield event
             return
-        replay = await sync_to_async(stored_replay)(message_id=message_id, after=after)
+        # (closes its connection after each look: this may poll for a while)
+        replay = await database_sync_to_async(stored_replay)(message_id=message_id, after=after)
         if replay is not None:
             for event in replay:
                 yield event

@@ -64,6 +64,7 @@ class Generation:
             if not self.stream.finished:
                 self.stream.emit(events.ASSISTANT_ERROR, self._error_payload(ApiError()), final=True)
         finally:
+            await self.stream.flushed()  # readers that arrive later find the whole log in Redis
             hub.close(self.stream)
             await owners.release(self.message_id)
 

@@ -266,7 +266,10 @@ def generation_finish(
         message = Message.objects.filter(pk=message_id).first()
         if message is not None:
             chat_touch(chat_id=message.chat_id)
-    payload = message.to_payload(versions=message_versions(message)) if message else {"id": str(message_id)}
+    if message is not None:
+        payload = message.to_payload(versions=message_versions(message))
+    else:  # the chat was deleted while it answered: nothing is stored, say so
+        payload = {"id": str(message_id), "role": "assistant", "content": content, "status": status, "deleted": True}
     return FinishedGeneration(
         message=payload,
         usage={

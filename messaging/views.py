@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
@@ -35,12 +36,19 @@ async def _generate(request: HttpRequest) -> HttpResponseBase:
     prepared: PreparedGeneration = request.prepared_generation  # type: ignore[attr-defined]
     control_start()
     if prepared.plan.replay_message_id is not None:
+        await _release_connection()
         return sse_response(stream_follow(str(prepared.plan.replay_message_id), 0))
     assert prepared.hold is not None
     started = await sync_to_async(generation_start)(plan=prepared.plan, hold=prepared.hold)
     prepared.started = True
     stream = generation_launch(prepared.plan, prepared.hold, started)
+    await _release_connection()
     return sse_response(stream_follow(stream.message_id, 0))
+
+
+async def _release_connection() -> None:
+    """A stream may last minutes: it must not hold this request's database connection all that time."""
+    await sync_to_async(connections.close_all)()
 
 
 send = csrf_exempt(require_POST(sse_errors(_generate)))
@@ -73,6 +81,7 @@ async def stream(request: HttpRequest, message_id: Any) -> HttpResponseBase:
     """Resume (or join) a message's stream after ``Last-Event-ID``."""
     after = _last_event_id(request)
     await sync_to_async(_check_reader)(request, str(message_id))
+    await _release_connection()
     control_start()
     events = stream_follow(str(message_id), after)
     try:

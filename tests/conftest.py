@@ -122,3 +122,15 @@ def access_token(user: Any) -> str:
     from rest_framework_simplejwt.tokens import RefreshToken
 
     return str(RefreshToken.for_user(user).access_token)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_worker_connections(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """Async tests run database work in asgiref's worker thread; close its connection before the test database
+    is dropped (PostgreSQL refuses to drop a database that still has a session)."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)

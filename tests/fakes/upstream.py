@@ -74,9 +74,18 @@ class FakeUpstream:
             raise RuntimeError("the fake upstream did not start")
 
     def stop(self) -> None:
-        # Just stop the loop (the thread is a daemon): a graceful cleanup would wait for stalled handlers.
-        if self._loop:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        """Cancel whatever is still streaming (a stalled handler would never end by itself), then stop."""
+        if self._loop is None:
+            return
+
+        async def cancel_all() -> None:
+            pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=2) if pending else None
+
+        asyncio.run_coroutine_threadsafe(cancel_all(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
 
     def reset(self) -> None:
         self.requests.clear()

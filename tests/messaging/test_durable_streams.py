@@ -71,7 +71,10 @@ async def test_resuming_after_the_log_expired_replays_the_stored_message(setting
 
     events = await read_events(await send({"content": "a b c"}))
     message_id = events[0].data["message_id"]
-    hub.local.pop(message_id)  # what expiry does
+    stream = hub.local.get(message_id)
+    if stream is not None:
+        await stream.flushed()
+    hub.local.pop(message_id, None)  # what expiry does
     if settings.REDIS_URL:
         from chatsite.redis import redis_client, redis_key
 

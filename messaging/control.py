@@ -89,9 +89,10 @@ async def _listen_for_stops() -> None:
 
 async def generations_reap() -> int:
     """Fail the ``streaming`` messages nobody runs any more; return how many."""
-    from messaging.recovery import orphan_candidates, orphan_fail
+    from messaging.recovery import orphan_candidates, orphan_fail, reservations_orphaned_release
 
     cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_ORPHAN_SECONDS)
+    await database_sync_to_async(reservations_orphaned_release)(opened_before=cutoff)
     candidates = await database_sync_to_async(orphan_candidates)(started_before=cutoff)
     alive = await owners.alive(candidates)
     reaped = 0

@@ -16,6 +16,15 @@ from usage.models import Reservation
 from usage.services import reservation_settle
 
 
+def reservations_orphaned_release(*, opened_before: datetime) -> int:
+    """Release credit held for a send whose process died before it wrote the answer's row."""
+    orphans = Reservation.objects.filter(status="open", message__isnull=True, created_at__lt=opened_before)
+    released = 0
+    for reservation_id in orphans.values_list("pk", flat=True)[:500]:
+        released += reservation_settle(reservation_id=reservation_id, cost=Decimal(0)) == 0
+    return released
+
+
 def orphan_candidates(*, started_before: datetime) -> list[str]:
     rows = Message.objects.filter(status=Message.Status.STREAMING, created_at__lt=started_before)
     return [str(pk) for pk in rows.values_list("pk", flat=True)[:500]]

@@ -20,7 +20,10 @@ GUEST = {"x-anon-id": "guest-details-1"}
 
 async def send(body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
     return await AsyncClient().post(
-        "/api/v1/messages/send", data=json.dumps(body), content_type="application/json", headers=GUEST if headers is None else headers
+        "/api/v1/messages/send",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers=GUEST if headers is None else headers,
     )
 
 

@@ -1,0 +1,65 @@
+"""Crash recovery in one process: what a dead process left behind is ended and its credit released."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from chats.models import Chat, Message
+from messaging.control import generations_reap
+from usage.models import Balance, Reservation
+from usage.services import balance_reserve, reservation_attach
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@database_sync_to_async
+def orphan(user: Any, age_seconds: int, attach: bool = True) -> tuple[Message | None, Any]:
+    reservation = balance_reserve(user_id=user.pk, amount=Decimal("0.2"))
+    Reservation.objects.filter(pk=reservation).update(created_at=timezone.now() - timedelta(seconds=age_seconds))
+    if not attach:
+        return None, reservation
+    chat = Chat.objects.create(user=user, model="echo")
+    Message.objects.create(chat=chat, role="user", content="hi", position=0)
+    message = Message.objects.create(chat=chat, role="assistant", status="streaming", content="half", position=1)
+    Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(seconds=age_seconds))
+    reservation_attach(reservation_id=reservation, message_id=message.pk)
+    return message, reservation
+
+
+async def test_an_answer_nobody_runs_is_failed_and_its_reservation_released(user: Any, settings: Any) -> None:
+    settings.GENERATION_ORPHAN_SECONDS = 5
+    message, reservation = await orphan(user, age_seconds=60)
+    assert message is not None
+
+    assert await generations_reap() == 1
+
+    stored = await Message.objects.aget(pk=message.pk)
+    assert (stored.status, stored.error_code, stored.content) == ("failed", "GENERATION_LOST", "half")
+    assert (await Reservation.objects.aget(pk=reservation)).status == "released"
+    assert (await Balance.objects.aget(user=user)).reserved == 0
+
+
+async def test_a_young_answer_is_left_alone(user: Any, settings: Any) -> None:
+    settings.GENERATION_ORPHAN_SECONDS = 30
+    message, _ = await orphan(user, age_seconds=1)
+    assert message is not None
+
+    assert await generations_reap() == 0
+
+    assert (await Message.objects.aget(pk=message.pk)).status == "streaming"
+
+
+async def test_credit_held_for_a_send_that_never_started_is_released(user: Any, settings: Any) -> None:
+    settings.GENERATION_ORPHAN_SECONDS = 5
+    _, reservation = await orphan(user, age_seconds=60, attach=False)
+
+    await generations_reap()
+
+    assert (await Reservation.objects.aget(pk=reservation)).status == "released"
+    assert (await Balance.objects.aget(user=user)).reserved == 0

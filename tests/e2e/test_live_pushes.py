@@ -80,3 +80,16 @@ def test_a_socket_io_client_from_an_allowed_origin_connects(servers: Any) -> Non
     assert listener.stdout is not None
     assert json.loads(listener.stdout.readline())["event"] == "usage_info"
     listener.kill()
+
+
+def test_socket_io_acknowledgements_get_the_reply(servers: Any) -> None:
+    server = servers()
+
+    result = run_node("socket_ack.mjs", server.url, GUEST)
+
+    assert result.returncode == 0, result.stderr
+    acks = json.loads(result.stdout)
+    assert acks["listed"] == {"event": "chats_list", "data": {"chats": [], "page": 0, "limit": 5, "total": 0}}
+    assert acks["refused"]["event"] == "error"
+    assert acks["refused"]["data"]["code"] == "UNKNOWN_EVENT"
+    assert acks["renamed"]["data"] == {"event": "rename_chat", "code": "NOT_FOUND", "error": "Chat not found."}

@@ -33,34 +33,27 @@ def pre_stream_error(request: HttpRequest, error: ApiError) -> HttpResponse:
     return response
 
 
-def json_errors(
-    view: Callable[..., Awaitable[HttpResponseBase]],
-) -> Callable[..., Awaitable[HttpResponseBase]]:
-    """Render an ``ApiError`` raised by an async JSON view as ``{code, error}`` with its status."""
-
-    @functools.wraps(view)
-    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return await view(request, *args, **kwargs)
-        except ApiError as error:
-            return JsonResponse(error.payload(), status=error.status)
-
-    return wrapper
+View = Callable[..., Awaitable[HttpResponseBase]]
 
 
-def sse_errors(
-    view: Callable[..., Awaitable[HttpResponseBase]],
-) -> Callable[..., Awaitable[HttpResponseBase]]:
-    """Render an ``ApiError`` raised by a streaming view before its stream starts."""
+def _rendering_errors(render: Callable[[HttpRequest, ApiError], HttpResponseBase]) -> Callable[[View], View]:
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            try:
+                return await view(request, *args, **kwargs)
+            except ApiError as error:
+                return render(request, error)
 
-    @functools.wraps(view)
-    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return await view(request, *args, **kwargs)
-        except ApiError as error:
-            return pre_stream_error(request, error)
+        return wrapper
 
-    return wrapper
+    return decorator
+
+
+# An ``ApiError`` raised by an async view becomes its response: ``{code, error}`` JSON for the JSON endpoints,
+# the pre-stream error for the streaming ones.
+json_errors = _rendering_errors(lambda request, error: JsonResponse(error.payload(), status=error.status))
+sse_errors = _rendering_errors(pre_stream_error)
 
 
 async def _encode(source: AsyncIterator[Any]) -> AsyncIterator[bytes]:

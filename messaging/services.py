@@ -86,14 +86,23 @@ def _replay_of(identity: Identity, request: GenerationRequest) -> UUID | None:
 
 
 def generation_plan(*, identity: Identity, request: GenerationRequest) -> GenerationPlan:
+    """Check a send or regenerate and work out its prompt and model; nothing is written."""
+    replaces = replay = chat = None
+    default_model: str | None
     if request.is_regenerate:
-        return _regenerate_plan(identity, request)
-    replay = _replay_of(identity, request)
-    chat = chat_get_for_owner(identity=identity, chat_id=request.chat_id) if request.chat_id else None
-    model = model_resolve(identity=identity, name=request.model or (chat.model if chat else None))
-    assert request.content is not None
-    history = message_history(chat_id=chat.pk, before_position=2**31) if chat else []
-    prompt, estimate = _prompt(model, request, history, request.content)
+        replaces = message_get_for_owner(identity=identity, message_id=request.message_id)
+        if replaces.role != Message.Role.ASSISTANT or replaces.reply_to is None:
+            raise ValidationError("message_id must name an assistant message.")
+        chat, turn = replaces.chat, replaces.reply_to  # only the history before the turn it answered
+        history = message_history(chat_id=chat.pk, before_position=turn.position)
+        default_model, last = replaces.model or chat.model, turn.content
+    else:
+        replay = _replay_of(identity, request)
+        chat = chat_get_for_owner(identity=identity, chat_id=request.chat_id) if request.chat_id else None
+        history = message_history(chat_id=chat.pk, before_position=2**31) if chat else []
+        default_model, last = (chat.model if chat else None), request.content or ""
+    model = model_resolve(identity=identity, name=request.model or default_model)
+    prompt, estimate = _prompt(model, request, history, last)
     return GenerationPlan(
         identity=identity,
         request=request,
@@ -101,25 +110,8 @@ def generation_plan(*, identity: Identity, request: GenerationRequest) -> Genera
         prompt=prompt,
         prompt_estimate=estimate,
         chat_id=chat.pk if chat else None,
+        replaces=replaces,
         replay_message_id=replay,
-    )
-
-
-def _regenerate_plan(identity: Identity, request: GenerationRequest) -> GenerationPlan:
-    old = message_get_for_owner(identity=identity, message_id=request.message_id)
-    if old.role != Message.Role.ASSISTANT or old.reply_to is None:
-        raise ValidationError("message_id must name an assistant message.")
-    model = model_resolve(identity=identity, name=request.model or old.model or old.chat.model)
-    history = message_history(chat_id=old.chat_id, before_position=old.reply_to.position)
-    prompt, estimate = _prompt(model, request, history, old.reply_to.content)
-    return GenerationPlan(
-        identity=identity,
-        request=request,
-        model=model,
-        prompt=prompt,
-        prompt_estimate=estimate,
-        chat_id=old.chat_id,
-        replaces=old,
     )
 
 

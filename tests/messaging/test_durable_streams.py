@@ -12,6 +12,7 @@ from django.test import AsyncClient
 
 from chats.models import Message
 from tests.sse import joined_deltas, names, read_events
+from tests.waiting import message_finished
 from usage.models import AnonUsage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,15 +26,6 @@ async def send(body: dict[str, Any], anon_id: str = GUEST, **headers: str) -> An
         content_type="application/json",
         headers={"x-anon-id": anon_id, **headers},
     )
-
-
-async def finished(message_id: str) -> Message:
-    for _ in range(500):
-        message = await Message.objects.aget(pk=message_id)
-        if message.status != Message.Status.STREAMING:
-            return message
-        await asyncio.sleep(0.02)
-    raise AssertionError("the generation never finished")
 
 
 async def test_a_reader_that_comes_back_gets_exactly_the_events_it_missed(fake_model: Any) -> None:
@@ -51,7 +43,7 @@ async def test_a_reader_that_comes_back_gets_exactly_the_events_it_missed(fake_m
 
     assert [event.id for event in seen + resumed] == list(range(1, len(seen) + len(resumed) + 1))
     assert names(resumed)[-2:] == ["assistant_complete", "usage_info"]
-    stored = await finished(message_id)
+    stored = await message_finished(message_id)
     assert joined_deltas(seen + resumed) == stored.content == " ".join(f"tok{i}" for i in range(40))
 
 
@@ -135,7 +127,7 @@ async def test_stop_ends_the_answer_with_what_was_generated(fake_model: Any, ups
     assert stopped.status_code == 202
     assert names(rest)[-2:] == ["assistant_complete", "usage_info"]
     assert rest[-2].data["message"]["status"] == "stopped"
-    message = await finished(message_id)
+    message = await message_finished(message_id)
     assert message.status == "stopped"
     assert message.content == joined_deltas(seen + rest)
     assert 3 <= message.completion_tokens < 500
@@ -232,6 +224,6 @@ async def test_each_upstream_fault_has_its_own_code(
 
     assert names(events)[-1] == "assistant_error"
     assert [e.data["code"] for e in events if e.name == "assistant_error"] == [code]
-    message = await finished(events[0].data["message_id"])
+    message = await message_finished(events[0].data["message_id"])
     assert (message.status, message.error_code, message.content) == ("failed", code, content)
     assert (await AnonUsage.objects.aget(pk=GUEST)).used == (1 if content else 0)

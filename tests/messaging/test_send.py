@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -21,15 +20,6 @@ async def send(client: AsyncClient, body: dict[str, Any], **headers: str) -> Any
     return await client.post(
         "/api/v1/messages/send", data=json.dumps(body), content_type="application/json", headers={**ANON, **headers}
     )
-
-
-async def wait_finished(message_id: str) -> Message:
-    for _ in range(200):
-        message = await Message.objects.aget(pk=message_id)
-        if message.status != Message.Status.STREAMING:
-            return message
-        await asyncio.sleep(0.02)
-    raise AssertionError("the generation never finished")
 
 
 async def test_it_streams_an_echo_answer_and_stores_it() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 from typing import Any
@@ -16,6 +15,7 @@ from django.test import AsyncClient
 from chats.models import Message
 from chatsite.asgi import application
 from tests.sse import joined_deltas, names, read_events
+from tests.waiting import message_finished
 from usage.models import Balance, LedgerEntry, Reservation
 from usage.selectors import ledger_mismatches
 from usage.services import balance_grant, balance_reserve, reservation_settle
@@ -31,15 +31,6 @@ async def send(token: str, body: dict[str, Any]) -> Any:
         content_type="application/json",
         headers={"Authorization": f"Bearer {token}"},
     )
-
-
-async def finished(message_id: str) -> Message:
-    for _ in range(300):
-        message = await Message.objects.aget(pk=message_id)
-        if message.status != Message.Status.STREAMING:
-            return message
-        await asyncio.sleep(0.02)
-    raise AssertionError("the generation never finished")
 
 
 async def test_an_answer_is_charged_for_the_tokens_the_upstream_reports(
@@ -89,7 +80,7 @@ async def test_a_client_that_leaves_mid_answer_is_charged_once_for_what_was_gene
     first = await read_events(response, limit=5)  # typing and four deltas, then the client goes away
     await response.streaming_content.aclose()
 
-    message = await finished(first[0].data["message_id"])
+    message = await message_finished(first[0].data["message_id"])
     assert message.status == "complete" and message.completion_tokens == 30
     assert message.content.startswith(joined_deltas(first))
     charges = [entry async for entry in LedgerEntry.objects.filter(kind="charge")]

@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
@@ -22,8 +23,14 @@ from chatsite.errors import ApiError, UpstreamStalled, UpstreamTimeout
 from messaging import events
 from messaging.control import owners
 from messaging.models import LanguageModel
-from messaging.providers import PROVIDERS, Usage
-from messaging.services import GenerationPlan, StartedGeneration, generation_finish, title_from_text
+from messaging.providers import PROVIDERS, Prompt, Usage
+from messaging.services import (
+    FinishedGeneration,
+    GenerationPlan,
+    StartedGeneration,
+    generation_finish,
+    title_from_text,
+)
 from messaging.stream_tokens import stream_token_make
 from messaging.streams import LocalStream, hub
 from usage.selectors import usage_info
@@ -85,14 +92,7 @@ class Generation:
             last_event_id=len(self.stream.events) + 2,  # the two events below end every stream
         )
         usage = await sync_to_async(usage_info)(identity=self.plan.identity)
-        if outcome.error is not None:
-            self.stream.emit(events.USAGE_INFO, usage)
-            self.stream.emit(events.ASSISTANT_ERROR, self._error_payload(outcome.error), final=True)
-        else:
-            done = events.ASSISTANT_REGENERATED if self.started.replaces_id else events.ASSISTANT_COMPLETE
-            result = {"chat_id": self.chat_id, "message_id": self.message_id}
-            self.stream.emit(done, {**result, "message": finished.message, "usage": finished.usage})
-            self.stream.emit(events.USAGE_INFO, usage, final=True)
+        self._emit_end(outcome, finished, usage)
         identity = self.plan.identity
         await notify(identity, events.MESSAGE_CREATED, {"chat_id": self.chat_id, "message": finished.message})
         await notify(identity, events.USAGE_INFO, usage)
@@ -100,29 +100,28 @@ class Generation:
             await self._name_chat()
 
     def _emit_start(self) -> None:
-        token = stream_token_make(self.message_id)
+        payload = {
+            "chat_id": self.chat_id,
+            "message_id": self.message_id,
+            "model": self.plan.model.name,
+            "stream_token": stream_token_make(self.message_id),
+        }
         if self.started.replaces_id:
-            self.stream.emit(
-                events.ASSISTANT_REGENERATING,
-                {
-                    "chat_id": self.chat_id,
-                    "message_id": self.message_id,
-                    "replaces": str(self.started.replaces_id),
-                    "model": self.plan.model.name,
-                    "stream_token": token,
-                },
-            )
+            self.stream.emit(events.ASSISTANT_REGENERATING, {**payload, "replaces": str(self.started.replaces_id)})
+        else:
+            user_message_id = (self.started.user_message or {}).get("id")
+            self.stream.emit(events.ASSISTANT_TYPING, {**payload, "user_message_id": user_message_id})
+
+    def _emit_end(self, outcome: Outcome, finished: FinishedGeneration, usage: dict[str, Any]) -> None:
+        """The last two events of every stream: the answer (or the error) and the caller's usage."""
+        if outcome.error is not None:
+            self.stream.emit(events.USAGE_INFO, usage)
+            self.stream.emit(events.ASSISTANT_ERROR, self._error_payload(outcome.error), final=True)
             return
-        self.stream.emit(
-            events.ASSISTANT_TYPING,
-            {
-                "chat_id": self.chat_id,
-                "message_id": self.message_id,
-                "user_message_id": (self.started.user_message or {}).get("id"),
-                "model": self.plan.model.name,
-                "stream_token": token,
-            },
-        )
+        done = events.ASSISTANT_REGENERATED if self.started.replaces_id else events.ASSISTANT_COMPLETE
+        result = {"chat_id": self.chat_id, "message_id": self.message_id}
+        self.stream.emit(done, {**result, "message": finished.message, "usage": finished.usage})
+        self.stream.emit(events.USAGE_INFO, usage, final=True)
 
     async def _announce(self) -> None:
         """Tell the owner's other sockets about the new turn (once per generation, never per token)."""
@@ -190,8 +189,6 @@ class Generation:
 
 async def _model_title(model: LanguageModel, first: str) -> str | None:
     """Ask the model for a short title; any failure falls back to the first words."""
-    from messaging.providers import Prompt
-
     prompt = Prompt(
         messages=[
             {"role": "system", "content": "Reply with a title of at most six words for this conversation."},

@@ -71,7 +71,7 @@ class ChatsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if not isinstance(content, dict) or not isinstance(content.get("event"), str):
             await self._send(protocol.ERROR, protocol.error_payload(None, ValidationError("Frames are {event, data}.")))
             return
-        event, data = content["event"], content.get("data") or {}
+        event, data = content["event"], content.get("data")
         if event == "ping":
             await self._send(protocol.PONG, {})
         elif event == "auth":

@@ -117,5 +117,6 @@ class Message(models.Model):
             "version": self.version,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "cost": str(self.cost),
+            "cost": f"{Decimal(self.cost):.6f}",
+            "error_code": self.error_code,
         }

@@ -43,16 +43,20 @@ class InvalidCredentials(ApiError):
     code, status, default_message = "INVALID_CREDENTIALS", 401, "Wrong username or password."
 
 
-class Forbidden(ApiError):
-    code, status, default_message = "FORBIDDEN", 403, "This is not allowed."
-
-
 class NotFound(ApiError):
     code, status, default_message = "NOT_FOUND", 404, "Not found."
 
 
 class MethodNotAllowed(ApiError):
     code, status, default_message = "METHOD_NOT_ALLOWED", 405, "Method not allowed."
+
+
+class NotAcceptable(ApiError):
+    code, status, default_message = "NOT_ACCEPTABLE", 406, "This endpoint answers in JSON only."
+
+
+class UnsupportedMediaType(ApiError):
+    code, status, default_message = "UNSUPPORTED_MEDIA_TYPE", 415, "Send the body as application/json."
 
 
 class UsernameTaken(ApiError):
@@ -136,7 +140,9 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, drf_exceptions.MethodNotAllowed):
         return Response(MethodNotAllowed().payload(), status=405)
     if isinstance(exc, drf_exceptions.UnsupportedMediaType):
-        return Response(ValidationError("Send the body as application/json.").payload(), status=415)
+        return Response(UnsupportedMediaType().payload(), status=415)
+    if isinstance(exc, drf_exceptions.NotAcceptable):
+        return Response(NotAcceptable().payload(), status=406)
     if isinstance(exc, drf_exceptions.APIException):
         code = str(exc.default_code).upper()
         return Response({"code": code, "error": str(exc.detail)}, status=exc.status_code)

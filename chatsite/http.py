@@ -10,7 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
-from chatsite.errors import ApiError
+from chatsite.errors import ApiError, MethodNotAllowed
 from chatsite.sse import PING, sse_event
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -44,6 +44,21 @@ def _rendering_errors(render: Callable[[HttpRequest, ApiError], HttpResponseBase
                 return await view(request, *args, **kwargs)
             except ApiError as error:
                 return render(request, error)
+
+        return wrapper
+
+    return decorator
+
+
+def allow(*methods: str) -> Callable[[View], View]:
+    """Refuse other HTTP methods with METHOD_NOT_ALLOWED (rendered like any other error of the view)."""
+
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if request.method not in methods:
+                raise MethodNotAllowed(f"Use {' or '.join(methods)}.")
+            return await view(request, *args, **kwargs)
 
         return wrapper
 

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "channels",
+    "corsheaders",
     "chats",
     "messaging",
     "usage",
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -134,6 +136,12 @@ STATIC_URL = "static/"
 # collectstatic step. The Docker image sets STATIC_ROOT and collects the files at build time.
 STATIC_ROOT = env_str("STATIC_ROOT", "") or None
 WHITENOISE_USE_FINDERS = True
+
+# A front end served from another origin (a dev server, a CDN) may call the API from the same allow-list as
+# the sockets. Credentials travel in headers, never cookies, so no CORS credentials are needed.
+CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "x-anon-id", "idempotency-key", "last-event-id", "accept"]
+CORS_EXPOSE_HEADERS = ["content-type"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connections
 
 from chats.models import Message
 from chats.push import notify
@@ -37,8 +37,15 @@ from usage.selectors import usage_info
 from usage.services import QuotaHold
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _running: set[asyncio.Task[None]] = set()
+
+
+def _db(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """A generation's database work: in the shared worker pool (no thread per generation), one transaction per
+    call, its connection closed after it (a generation outlives any request that could close it)."""
+    return database_sync_to_async(function, thread_sensitive=False)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -79,7 +86,7 @@ class Generation:
         self._emit_start()
         await self._announce()
         outcome = await self._generate()
-        finished = await sync_to_async(generation_finish)(
+        finished = await _db(generation_finish)(
             message_id=self.started.message_id,
             model=self.plan.model,
             hold=self.hold,
@@ -91,7 +98,7 @@ class Generation:
             started=outcome.started,
             last_event_id=len(self.stream.events) + 2,  # the two events below end every stream
         )
-        usage = await sync_to_async(usage_info)(identity=self.plan.identity)
+        usage = await _db(usage_info)(identity=self.plan.identity)
         self._emit_end(outcome, finished, usage)
         identity = self.plan.identity
         await notify(identity, events.MESSAGE_CREATED, {"chat_id": self.chat_id, "message": finished.message})
@@ -182,7 +189,7 @@ class Generation:
         title = title_from_text(first)
         if self.plan.model.provider != LanguageModel.Provider.ECHO:
             title = await _model_title(self.plan.model, first) or title
-        chat = await sync_to_async(chat_set_title)(chat_id=self.started.chat_id, title=title)
+        chat = await _db(chat_set_title)(chat_id=self.started.chat_id, title=title)
         if chat is not None:
             await notify(self.plan.identity, events.CHAT_UPDATED, {"chat": chat})
 
@@ -215,16 +222,8 @@ def generation_launch(plan: GenerationPlan, hold: QuotaHold, started: StartedGen
     owners.ids.add(stream.message_id)  # at once, so the reaper never takes it for an orphan
     generation = Generation(plan, hold, started, stream)
 
-    async def run_detached() -> None:
-        # A context of its own, so the request ending does not end the thread its database calls use; the
-        # thread's connection is closed at the end, as a request's is.
-        async with ThreadSensitiveContext():
-            try:
-                await generation.run()
-            finally:
-                await sync_to_async(connections.close_all)()
-
-    task = asyncio.create_task(run_detached(), context=contextvars.Context())
+    # A context of its own: the generation must not inherit (and outlive) the request's.
+    task = asyncio.create_task(generation.run(), context=contextvars.Context())
     _running.add(task)
     task.add_done_callback(_running.discard)
     return stream

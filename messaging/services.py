@@ -217,7 +217,6 @@ def _append_version(chat: Chat, plan: GenerationPlan) -> Message:
 class FinishedGeneration:
     message: dict[str, Any]
     usage: dict[str, Any]
-    stored: bool
 
 
 def generation_finish(
@@ -239,38 +238,39 @@ def generation_finish(
         usage = Usage(prompt_estimate if started else 0, estimate_tokens(content))
     cost = model.cost(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
     with transaction.atomic():
-        if hold.reservation_id:
-            cost = reservation_settle(reservation_id=hold.reservation_id, cost=cost, message_id=message_id)
-        elif hold.identity.user_id is not None:
-            cost = Decimal("0")  # a free model for a user: nothing was reserved, nothing is charged
-        if hold.anon_counted and not started and status == Message.Status.FAILED and hold.identity.anon_id:
-            anon_message_release(anon_id=hold.identity.anon_id, ip=hold.ip)
-        stored = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-            content=content,
-            status=status,
-            error_code=error_code,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cost=cost,
-            last_event_id=last_event_id,
-            finished_at=timezone.now(),
-        )
-        message = Message.objects.filter(pk=message_id).first()
+        # Locked, so a chat deleted meanwhile is either gone before this settles or waits until it has.
+        message = Message.objects.select_for_update().filter(pk=message_id).first()
+        cost = _settle(hold, cost, message_id=message.pk if message else None, refund=not started and bool(error_code))
         if message is not None:
+            Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+                content=content,
+                status=status,
+                error_code=error_code,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost=cost,
+                last_event_id=last_event_id,
+                finished_at=timezone.now(),
+            )
             chat_touch(chat_id=message.chat_id)
+            message.refresh_from_db()
     if message is not None:
         payload = message.to_payload(versions=message_versions(message))
     else:  # the chat was deleted while it answered: nothing is stored, say so
         payload = {"id": str(message_id), "role": "assistant", "content": content, "status": status, "deleted": True}
-    return FinishedGeneration(
-        message=payload,
-        usage={
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "cost": str(cost),
-        },
-        stored=bool(stored),
-    )
+    usage_payload = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+    return FinishedGeneration(message=payload, usage={**usage_payload, "cost": f"{cost:.6f}"})
+
+
+def _settle(hold: QuotaHold, cost: Decimal, *, message_id: UUID | None, refund: bool) -> Decimal:
+    """Charge a user's reservation (what the answer cost, capped); give a guest's failed message back."""
+    if hold.anon_counted and refund and hold.identity.anon_id:
+        anon_message_release(anon_id=hold.identity.anon_id, ip=hold.ip)
+    if hold.reservation_id:
+        return reservation_settle(reservation_id=hold.reservation_id, cost=cost, message_id=message_id)
+    if hold.identity.user_id is not None:
+        return Decimal("0")  # a free model for a user: nothing was reserved, nothing is charged
+    return cost  # a guest: what the answer would have cost, for the record; guests are not charged
 
 
 def title_from_text(text: str, words: int = 6, length: int = 60) -> str:

@@ -11,11 +11,10 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chats.selectors import message_get_for_owner
 from chatsite.errors import NotFound, ValidationError
-from chatsite.http import json_errors, sse_errors, sse_response
+from chatsite.http import allow, json_errors, sse_errors, sse_response
 from chatsite.identity import identity_from_request
 from messaging import events
 from messaging.catalog import models_for
@@ -51,8 +50,8 @@ async def _release_connection() -> None:
     await sync_to_async(connections.close_all)()
 
 
-send = csrf_exempt(require_POST(sse_errors(_generate)))
-regenerate = csrf_exempt(require_POST(sse_errors(_generate)))
+send = csrf_exempt(sse_errors(allow("POST")(_generate)))
+regenerate = csrf_exempt(sse_errors(allow("POST")(_generate)))
 
 
 def _last_event_id(request: HttpRequest) -> int:
@@ -75,8 +74,8 @@ def _check_reader(request: HttpRequest, message_id: str) -> None:
     message_get_for_owner(identity=identity_from_request(request), message_id=message_id)  # type: ignore[arg-type]
 
 
-@require_GET
 @sse_errors
+@allow("GET")
 async def stream(request: HttpRequest, message_id: Any) -> HttpResponseBase:
     """Resume (or join) a message's stream after ``Last-Event-ID``."""
     after = _last_event_id(request)
@@ -101,8 +100,8 @@ async def _prepend(
 
 
 @csrf_exempt
-@require_POST
 @json_errors
+@allow("POST")
 async def stop(request: HttpRequest, message_id: Any) -> HttpResponseBase:
     def owned() -> str:
         identity = identity_from_request(request)
@@ -122,8 +121,8 @@ async def _test_events(count: int) -> AsyncIterator[StreamEvent]:
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
 @sse_errors
+@allow("GET", "POST")
 async def test_sse(request: HttpRequest) -> HttpResponseBase:
     try:
         count = int(request.GET.get("count", "5"))
@@ -134,8 +133,8 @@ async def test_sse(request: HttpRequest) -> HttpResponseBase:
     return sse_response(_test_events(count))
 
 
-@require_GET
 @json_errors
+@allow("GET")
 async def models(request: HttpRequest) -> HttpResponseBase:
     def listing() -> list[dict[str, Any]]:
         return [model.to_payload() for model in models_for(identity_from_request(request, required=False))]
@@ -143,8 +142,8 @@ async def models(request: HttpRequest) -> HttpResponseBase:
     return JsonResponse({"models": await sync_to_async(listing)()})
 
 
-@require_GET
 @json_errors
+@allow("GET")
 async def usage(request: HttpRequest) -> HttpResponseBase:
     def current() -> dict[str, Any]:
         identity = identity_from_request(request)

@@ -115,7 +115,7 @@ async def test_a_send_the_balance_cannot_cover_is_refused_and_pushed_to_the_sock
 async def test_a_free_model_reserves_and_charges_nothing(user: Any, access_token: str) -> None:
     events = await read_events(await send(access_token, {"content": "hello"}))
 
-    assert events[-2].data["usage"]["cost"] == "0"
+    assert events[-2].data["usage"]["cost"] == "0.000000"
     assert not await Reservation.objects.aexists()
     assert (await Balance.objects.aget(user=user)).balance == Decimal("0.5")
 

@@ -14,6 +14,7 @@ import socketio  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from chats.consumers import ChatsConsumer  # noqa: E402
@@ -29,7 +30,9 @@ class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]
 
 channels_app = ProtocolTypeRouter(
     {
-        "http": django_http,
+        # The admin's CSS and scripts, served under STATIC_URL without a synchronous middleware in the path of
+        # every API request (the reason this is not WhiteNoise).
+        "http": ASGIStaticFilesHandler(django_http),
         "websocket": BrowserOriginValidator(
             URLRouter([path("ws/chats/", ChatsConsumer.as_asgi())]), settings.ALLOWED_ORIGINS
         ),

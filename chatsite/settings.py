@@ -53,7 +53,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -132,10 +131,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-# Unset by default: WhiteNoise then serves the admin's files straight from the apps, so a fresh clone needs no
-# collectstatic step. The Docker image sets STATIC_ROOT and collects the files at build time.
+# The admin's files are served by the ASGI application straight from the installed apps (chatsite/asgi.py), so
+# no collectstatic step is needed; STATIC_ROOT is only for an operator who wants to collect them for a CDN.
 STATIC_ROOT = env_str("STATIC_ROOT", "") or None
-WHITENOISE_USE_FINDERS = True
 
 # A front end served from another origin (a dev server, a CDN) may call the API from the same allow-list as
 # the sockets. Credentials travel in headers, never cookies, so no CORS credentials are needed.

@@ -10,30 +10,30 @@ from django.conf import settings
 
 from chatsite.redis import redis_enabled
 from messaging.selectors import stored_replay
-from messaging.streams import StreamEvent, follow_redis, hub, redis_log_exists
+from messaging.streams import Batch, follow_redis, hub, redis_log_exists
 
 POLL_SECONDS = 0.25
 
 
-async def stream_follow(message_id: str, after: int) -> AsyncIterator[StreamEvent | None]:
-    """Every event after id ``after``, live until the end; ``None`` marks a quiet period (send a ping)."""
+async def stream_follow(message_id: str, after: int) -> AsyncIterator[Batch | None]:
+    """Every event after id ``after`` in batches, live until the end; ``None`` marks a quiet period (a ping)."""
     idle = settings.SSE_PING_SECONDS
     local = hub.local.get(message_id)
     if local is not None:
-        async for event in local.follow(after, idle):
-            yield event
+        async for batch in local.follow(after, idle):
+            yield batch
         return
     quiet = 0.0
     while True:
         if redis_enabled() and await redis_log_exists(message_id):
-            async for event in follow_redis(message_id, after, idle):
-                yield event
+            async for batch in follow_redis(message_id, after, idle):
+                yield batch
             return
         # (closes its connection after each look: this may poll for a while)
         replay = await database_sync_to_async(stored_replay)(message_id=message_id, after=after)
         if replay is not None:
-            for event in replay:
-                yield event
+            if replay:
+                yield replay
             return
         # Still streaming but no log yet: it just started elsewhere, or its process died and the reaper
         # will end it. Look again shortly.

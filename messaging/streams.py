@@ -41,6 +41,9 @@ class StreamEvent:
         return cls(int(item[0]), str(item[1]), item[2], bool(item[3]))
 
 
+Batch = list[StreamEvent]
+
+
 class Counters:
     """Per-process counts an operator or a benchmark reads (``/metrics``)."""
 
@@ -122,16 +125,18 @@ class LocalStream:
         if self._writer is not None:
             await asyncio.shield(self._writer.task)
 
-    async def follow(self, after: int, idle: float) -> AsyncIterator[StreamEvent | None]:
-        """Events with an id above ``after`` as they come; ``None`` after each ``idle`` seconds of silence."""
+    async def follow(self, after: int, idle: float) -> AsyncIterator[Batch | None]:
+        """Events with an id above ``after`` as they come, in batches of whatever is there when the reader
+        asks (one event when it keeps up, more when it fell behind); ``None`` after ``idle`` s of silence."""
         index = max(after, 0)  # ids are 1, 2, 3…: the event after id N is at index N
         while True:
-            while index < len(self.events):
-                event = self.events[index]
-                index += 1
-                yield event
-                if event.final:
+            if index < len(self.events):
+                batch = self.events[index:]
+                index += len(batch)
+                yield batch
+                if batch[-1].final:
                     return
+                continue
             if self.finished:
                 return
             changed = self._changed
@@ -142,7 +147,7 @@ class LocalStream:
                 yield None
 
 
-async def follow_redis(message_id: str, after: int, idle: float) -> AsyncIterator[StreamEvent | None]:
+async def follow_redis(message_id: str, after: int, idle: float) -> AsyncIterator[Batch | None]:
     """Replay and follow a stream written by any process; ``None`` after each ``idle`` of silence."""
     key = redis_key("stream", message_id)
     last = "0-0"
@@ -151,15 +156,15 @@ async def follow_redis(message_id: str, after: int, idle: float) -> AsyncIterato
         if not answer:
             yield None
             continue
+        batch: Batch = []
         for _key, entries in answer:
             for entry_id, fields in entries:
                 last = entry_id
-                for item in json.loads(fields[b"e"]):
-                    event = StreamEvent.from_wire(item)
-                    if event.id > after:
-                        yield event
-                    if event.final:
-                        return
+                batch.extend(e for e in map(StreamEvent.from_wire, json.loads(fields[b"e"])) if e.id > after)
+        if batch:
+            yield batch
+            if batch[-1].final:
+                return
 
 
 async def redis_log_exists(message_id: str) -> bool:

@@ -23,7 +23,7 @@ from messaging.follow import stream_follow
 from messaging.generation import generation_launch
 from messaging.services import generation_start
 from messaging.stream_tokens import stream_token_allows
-from messaging.streams import StreamEvent
+from messaging.streams import Batch, StreamEvent
 from usage.middleware import PreparedGeneration
 from usage.selectors import usage_info
 
@@ -91,9 +91,7 @@ async def stream(request: HttpRequest, message_id: Any) -> HttpResponseBase:
     return sse_response(_prepend(first, events))
 
 
-async def _prepend(
-    first: StreamEvent | None, rest: AsyncIterator[StreamEvent | None]
-) -> AsyncIterator[StreamEvent | None]:
+async def _prepend(first: Batch | None, rest: AsyncIterator[Batch | None]) -> AsyncIterator[Batch | None]:
     yield first
     async for event in rest:
         yield event
@@ -113,11 +111,11 @@ async def stop(request: HttpRequest, message_id: Any) -> HttpResponseBase:
     return JsonResponse({"message_id": str(message_id), "status": status}, status=202)
 
 
-async def _test_events(count: int) -> AsyncIterator[StreamEvent]:
+async def _test_events(count: int) -> AsyncIterator[Batch]:
     for counter in range(1, count + 1):
-        yield StreamEvent(counter, events.TEST_MESSAGE, {"counter": counter, "message": f"Test message {counter}"})
+        yield [StreamEvent(counter, events.TEST_MESSAGE, {"counter": counter, "message": f"Test message {counter}"})]
         await asyncio.sleep(TEST_SSE_INTERVAL)
-    yield StreamEvent(count + 1, events.TEST_COMPLETE, {"message": f"Sent {count} test messages"}, True)
+    yield [StreamEvent(count + 1, events.TEST_COMPLETE, {"message": f"Sent {count} test messages"}, True)]
 
 
 @csrf_exempt

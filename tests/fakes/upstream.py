@@ -172,8 +172,9 @@ class FakeUpstream:
     def _words(options: dict[str, str], body: dict[str, Any]) -> list[str]:
         if "echo" in options:
             last = next((m["content"] for m in reversed(body.get("messages", [])) if m["role"] == "user"), "")
-            return last.split()
-        return [f"tok{i}" for i in range(int(options.get("tokens", "8")))]
+            return last.split()[: int(body.get("max_tokens") or 10**6)]
+        count = int(options.get("tokens", "8"))
+        return [f"tok{i}" for i in range(min(count, int(body.get("max_tokens") or count)))]
 
 
 def main() -> None:

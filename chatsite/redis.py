@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 import redis.asyncio as aioredis
 from django.conf import settings
 
-_clients: dict[int, aioredis.Redis] = {}
+# Per event loop (a client's connections belong to the loop that opened them). Weak keys: a closed loop's
+# client goes with it, and a new loop that happens to get the old one's id() never sees it.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
 
 
 def redis_enabled() -> bool:
@@ -15,11 +18,11 @@ def redis_enabled() -> bool:
 
 
 def redis_client() -> aioredis.Redis:
-    loop_id = id(asyncio.get_running_loop())
-    client = _clients.get(loop_id)
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
     if client is None:
         client = aioredis.Redis.from_url(settings.REDIS_URL)
-        _clients[loop_id] = client
+        _clients[loop] = client
     return client
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import weakref
 from datetime import timedelta
 
 from channels.db import database_sync_to_async
@@ -90,6 +91,7 @@ async def _listen_for_stops() -> None:
 async def generations_reap() -> int:
     """Fail the ``streaming`` messages nobody runs any more; return how many."""
     from messaging.recovery import orphan_candidates, orphan_fail, reservations_orphaned_release
+    from messaging.streams import orphan_log, redis_log_append_final
 
     cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_ORPHAN_SECONDS)
     await database_sync_to_async(reservations_orphaned_release)(opened_before=cutoff)
@@ -99,14 +101,13 @@ async def generations_reap() -> int:
     for message_id in candidates:
         if message_id in alive:
             continue
-        terminal = await database_sync_to_async(orphan_fail)(message_id=message_id)
+        end_id, content = await orphan_log(message_id)
+        terminal = await database_sync_to_async(orphan_fail)(message_id=message_id, end_id=end_id, content=content)
         if terminal is None:
             continue
         reaped += 1
         if redis_enabled():
-            from messaging.streams import redis_log_append_final
-
-            await redis_log_append_final(message_id, *terminal)
+            await redis_log_append_final(terminal)
     if reaped:
         log.warning("marked %d orphaned generation(s) failed", reaped)
     return reaped
@@ -125,16 +126,17 @@ async def _maintain() -> None:
         await asyncio.sleep(period)
 
 
-_tasks: dict[int, list[asyncio.Task[None]]] = {}
+# Per event loop, weakly: a test's closed loop and its tasks are forgotten, never mistaken for a new loop.
+_tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[asyncio.Task[None]]] = weakref.WeakKeyDictionary()
 
 
 def control_start() -> None:
     """Start this process's maintenance (once per event loop): owner keys, orphan reaping, stop listening."""
     loop = asyncio.get_running_loop()
-    if id(loop) in _tasks:
+    if loop in _tasks:
         return
     # A fresh context each: these outlive the request that happened to start them.
     tasks = [asyncio.create_task(_maintain(), context=contextvars.Context())]
     if redis_enabled():
         tasks.append(asyncio.create_task(_listen_for_stops(), context=contextvars.Context()))
-    _tasks[id(loop)] = tasks
+    _tasks[loop] = tasks

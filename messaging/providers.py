@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -61,13 +62,16 @@ class EchoProvider:
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=len(words))
 
 
-_clients: dict[tuple[str, str, int], openai.AsyncOpenAI] = {}
+# Per event loop, weakly (see chatsite/redis.py): a client's connection pool belongs to its loop.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], openai.AsyncOpenAI]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def openai_client(base_url: str, api_key: str) -> openai.AsyncOpenAI:
     """One client (one connection pool) per base URL and key, per event loop that uses it."""
-    key = (base_url, api_key, id(asyncio.get_running_loop()))
-    client = _clients.get(key)
+    clients = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get((base_url, api_key))
     if client is None:
         timeout = openai.Timeout(
             connect=settings.UPSTREAM_CONNECT_TIMEOUT,
@@ -84,7 +88,7 @@ def openai_client(base_url: str, api_key: str) -> openai.AsyncOpenAI:
             # pure-Python one, and the upstream read is the largest per-token cost (docs/performance.md).
             http_client=openai.DefaultAioHttpClient(timeout=timeout),
         )
-        _clients[key] = client
+        clients[(base_url, api_key)] = client
     return client
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -12,6 +11,7 @@ from django.utils import timezone
 from chats.models import Message
 from chatsite.errors import GenerationLost
 from messaging import events
+from messaging.streams import StreamEvent
 from usage.models import Reservation
 from usage.services import reservation_settle
 
@@ -30,11 +30,17 @@ def orphan_candidates(*, started_before: datetime) -> list[str]:
     return [str(pk) for pk in rows.values_list("pk", flat=True)[:500]]
 
 
-def orphan_fail(*, message_id: str) -> tuple[str, dict[str, Any]] | None:
-    """Mark a dead generation failed (content kept), release its reservation; return its terminal event."""
+def orphan_fail(*, message_id: str, end_id: int, content: str) -> StreamEvent | None:
+    """Mark a dead generation failed, keeping the text its log holds (if any); release its reservation; return
+    its terminal event."""
+    kept = {"content": content} if content else {}
     with transaction.atomic():
         failed = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-            status=Message.Status.FAILED, error_code=GenerationLost.code, finished_at=timezone.now()
+            status=Message.Status.FAILED,
+            error_code=GenerationLost.code,
+            last_event_id=end_id,
+            finished_at=timezone.now(),
+            **kept,
         )
         if not failed:
             return None
@@ -43,4 +49,5 @@ def orphan_fail(*, message_id: str) -> tuple[str, dict[str, Any]] | None:
         ):
             reservation_settle(reservation_id=reservation_id, cost=Decimal(0))
         chat_id = Message.objects.values_list("chat_id", flat=True).get(pk=message_id)
-    return events.ASSISTANT_ERROR, {"chat_id": str(chat_id), "message_id": message_id, **GenerationLost().payload()}
+    data = {"chat_id": str(chat_id), "message_id": message_id, **GenerationLost().payload()}
+    return StreamEvent(end_id, events.ASSISTANT_ERROR, data, final=True)

@@ -43,7 +43,6 @@ class GenerationPlan:
     prompt_estimate: int
     chat_id: UUID | None = None
     replaces: Message | None = None
-    replay_message_id: UUID | None = None
 
     @property
     def reserve(self) -> Decimal:
@@ -74,7 +73,8 @@ def _prompt(model: LanguageModel, request: GenerationRequest, history: list[Mess
     return Prompt(messages=messages, temperature=request.temperature, max_tokens=max_tokens), estimate
 
 
-def _replay_of(identity: Identity, request: GenerationRequest) -> UUID | None:
+def send_replay_of(*, identity: Identity, request: GenerationRequest) -> UUID | None:
+    """The answer of an earlier send with the same idempotency key, if any (a different body is refused)."""
     if request.client_message_id is None:
         return None
     key = SendKey.objects.filter(owner_key=identity.key, key=request.client_message_id).first()
@@ -87,7 +87,7 @@ def _replay_of(identity: Identity, request: GenerationRequest) -> UUID | None:
 
 def generation_plan(*, identity: Identity, request: GenerationRequest) -> GenerationPlan:
     """Check a send or regenerate and work out its prompt and model; nothing is written."""
-    replaces = replay = chat = None
+    replaces = chat = None
     default_model: str | None
     if request.is_regenerate:
         replaces = message_get_for_owner(identity=identity, message_id=request.message_id)
@@ -97,7 +97,6 @@ def generation_plan(*, identity: Identity, request: GenerationRequest) -> Genera
         history = message_history(chat_id=chat.pk, before_position=turn.position)
         default_model, last = replaces.model or chat.model, turn.content
     else:
-        replay = _replay_of(identity, request)
         chat = chat_get_for_owner(identity=identity, chat_id=request.chat_id) if request.chat_id else None
         history = message_history(chat_id=chat.pk, before_position=2**31) if chat else []
         default_model, last = (chat.model if chat else None), request.content or ""
@@ -111,7 +110,6 @@ def generation_plan(*, identity: Identity, request: GenerationRequest) -> Genera
         prompt_estimate=estimate,
         chat_id=chat.pk if chat else None,
         replaces=replaces,
-        replay_message_id=replay,
     )
 
 

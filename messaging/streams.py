@@ -147,24 +147,35 @@ class LocalStream:
                 yield None
 
 
+# Redis blocks a reader at most this long per call, below the client's socket timeout (5 s by default).
+REDIS_BLOCK_SECONDS = 2.0
+
+
 async def follow_redis(message_id: str, after: int, idle: float) -> AsyncIterator[Batch | None]:
     """Replay and follow a stream written by any process; ``None`` after each ``idle`` of silence."""
     key = redis_key("stream", message_id)
-    last = "0-0"
+    last, quiet = "0-0", 0.0
+    block = min(idle, REDIS_BLOCK_SECONDS)
     while True:
-        answer: Any = await redis_client().xread({key: last}, count=200, block=max(int(idle * 1000), 1))
+        answer: Any = await redis_client().xread({key: last}, count=200, block=max(int(block * 1000), 1))
         if not answer:
-            yield None
+            quiet += block
+            if quiet >= idle:
+                quiet = 0.0
+                yield None
             continue
-        batch: Batch = []
+        quiet, batch, ended = 0.0, [], False
         for _key, entries in answer:
             for entry_id, fields in entries:
                 last = entry_id
-                batch.extend(e for e in map(StreamEvent.from_wire, json.loads(fields[b"e"])) if e.id > after)
+                for event in map(StreamEvent.from_wire, json.loads(fields[b"e"])):
+                    ended = ended or event.final  # the end counts even when the reader already has it
+                    if event.id > after:
+                        batch.append(event)
         if batch:
             yield batch
-            if batch[-1].final:
-                return
+        if ended:
+            return
 
 
 async def redis_log_exists(message_id: str) -> bool:
@@ -172,19 +183,28 @@ async def redis_log_exists(message_id: str) -> bool:
 
 
 # A dead process may have sent readers events it never wrote to the log (up to one unflushed batch), so the
-# terminal event that ends its stream is numbered well past anything a reader can have seen.
+# terminal event that ends its stream is numbered well past anything a reader can have seen. Without a log
+# (no Redis) nothing is known, so it is numbered past the longest possible answer.
 ORPHAN_ID_GAP = 1000
+ORPHAN_ID_WITHOUT_LOG = 1_000_000
 
 
-async def redis_log_append_final(message_id: str, name: str, data: dict[str, Any]) -> None:
-    """End a stream whose generation died: add a terminal event after any it may have sent."""
-    key = redis_key("stream", message_id)
-    client = redis_client()
-    last: Any = await client.xrevrange(key, count=1)
-    last_id = max((item[0] for item in json.loads(last[0][1][b"e"])), default=0) if last else 0
-    event = StreamEvent(int(last_id) + ORPHAN_ID_GAP, name, data, True)
-    await client.xadd(key, {"e": json.dumps([event.to_wire()])})
-    await client.expire(key, settings.STREAM_LOG_TTL_SECONDS)
+async def orphan_log(message_id: str) -> tuple[int, str]:
+    """For a stream whose generation died: the id its terminal event gets, and the text its log holds (the
+    answer's row has none: it is only written when a generation ends)."""
+    if not redis_enabled():
+        return ORPHAN_ID_WITHOUT_LOG, ""
+    entries: Any = await redis_client().xrange(redis_key("stream", message_id))
+    logged = [StreamEvent.from_wire(item) for _, fields in entries for item in json.loads(fields[b"e"])]
+    text = "".join(event.data.get("delta", "") for event in logged if event.name == COALESCED)
+    return max((event.id for event in logged), default=0) + ORPHAN_ID_GAP, text
+
+
+async def redis_log_append_final(event: StreamEvent) -> None:
+    """End the log of a stream whose generation died with its terminal event."""
+    key = redis_key("stream", event.data["message_id"])
+    await redis_client().xadd(key, {"e": json.dumps([event.to_wire()])})
+    await redis_client().expire(key, settings.STREAM_LOG_TTL_SECONDS)
 
 
 class StreamHub:

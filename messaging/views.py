@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from chats.models import Message
 from chats.selectors import message_get_for_owner
 from chatsite.errors import NotFound, ValidationError
 from chatsite.http import allow, json_errors, sse_errors, sse_response
@@ -34,10 +35,10 @@ TEST_SSE_INTERVAL = 0.1
 async def _generate(request: HttpRequest) -> HttpResponseBase:
     prepared: PreparedGeneration = request.prepared_generation  # type: ignore[attr-defined]
     control_start()
-    if prepared.plan.replay_message_id is not None:
+    if prepared.replay_message_id is not None:
         await _release_connection()
-        return sse_response(stream_follow(str(prepared.plan.replay_message_id), 0))
-    assert prepared.hold is not None
+        return sse_response(stream_follow(str(prepared.replay_message_id), 0))
+    assert prepared.plan is not None and prepared.hold is not None
     started = await sync_to_async(generation_start)(plan=prepared.plan, hold=prepared.hold)
     prepared.started = True
     stream = generation_launch(prepared.plan, prepared.hold, started)
@@ -68,8 +69,10 @@ def _last_event_id(request: HttpRequest) -> int:
 def _check_reader(request: HttpRequest, message_id: str) -> None:
     token = request.GET.get("stream_token")
     if token:
-        if not stream_token_allows(token, message_id):
-            raise NotFound("Message not found.")  # a wrong token says nothing about the message
+        # A wrong token says nothing about the message; a deleted message is a 404 (not a stream an
+        # EventSource would reconnect to forever).
+        if not stream_token_allows(token, message_id) or not Message.objects.filter(pk=message_id).exists():
+            raise NotFound("Message not found.")
         return
     message_get_for_owner(identity=identity_from_request(request), message_id=message_id)  # type: ignore[arg-type]
 

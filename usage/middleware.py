@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from uuid import UUID
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest
@@ -20,7 +21,7 @@ from chatsite.errors import AnonLimitReached, ApiError, InsufficientBalance, Shu
 from chatsite.http import pre_stream_error
 from chatsite.identity import Identity, identity_from_request
 from messaging.requests import regenerate_request_parse, send_request_parse
-from messaging.services import GenerationPlan, generation_plan
+from messaging.services import GenerationPlan, generation_plan, send_replay_of
 from messaging.shutdown import is_draining
 from usage.services import QuotaHold, client_ip, quota_acquire, quota_release
 
@@ -31,8 +32,11 @@ QUOTA_ERRORS = (AnonLimitReached, InsufficientBalance)
 
 @dataclass
 class PreparedGeneration:
-    plan: GenerationPlan
-    hold: QuotaHold | None
+    """What the view gets: a planned generation with its quota held, or the answer a retried send repeats."""
+
+    plan: GenerationPlan | None = None
+    hold: QuotaHold | None = None
+    replay_message_id: UUID | None = None
     started: bool = False
 
 
@@ -45,9 +49,10 @@ def _prepare(request: HttpRequest) -> PreparedGeneration:
         parsed = send_request_parse(request.body, request.headers.get("Idempotency-Key"))
     else:
         parsed = regenerate_request_parse(request.body)
+    replay = send_replay_of(identity=identity, request=parsed)
+    if replay is not None:  # a retried send: its first attempt holds the quota and has the answer
+        return PreparedGeneration(replay_message_id=replay)
     plan = generation_plan(identity=identity, request=parsed)
-    if plan.replay_message_id is not None:
-        return PreparedGeneration(plan=plan, hold=None)  # a retried send: its first attempt holds the quota
     hold = quota_acquire(identity=identity, ip=client_ip(request.META), reserve=plan.reserve)
     return PreparedGeneration(plan=plan, hold=hold)
 

@@ -227,3 +227,37 @@ async def test_each_upstream_fault_has_its_own_code(
     message = await message_finished(events[0].data["message_id"])
     assert (message.status, message.error_code, message.content) == ("failed", code, content)
     assert (await AnonUsage.objects.aget(pk=GUEST)).used == (1 if content else 0)
+
+
+async def test_a_retried_send_replays_even_if_its_model_was_disabled_since(fake_model: Any) -> None:
+    model = await database_sync_to_async(fake_model)(upstream_model="fake:tokens=3")
+    body = {"model": "fake", "content": "once", "client_message_id": "key-0003"}
+    first = await read_events(await send(body))
+    model.enabled = False
+    await model.asave()
+
+    retry = await read_events(await send(body))
+
+    assert retry[0].data["message_id"] == first[0].data["message_id"]
+    assert joined_deltas(retry) == "tok0 tok1 tok2"
+
+
+async def test_a_stream_token_of_a_deleted_message_is_a_404() -> None:
+    events = await read_events(await send({"content": "soon gone"}))
+    await Message.objects.filter(pk=events[0].data["message_id"]).adelete()
+
+    response = await AsyncClient().get(
+        f"/api/v1/messages/{events[0].data['message_id']}/stream?stream_token={events[0].data['stream_token']}"
+    )
+
+    assert response.status_code == 404
+
+
+async def test_a_wrong_method_is_405_with_a_code() -> None:
+    stream = await AsyncClient().get("/api/v1/messages/send", headers={"x-anon-id": GUEST})
+    listing = await AsyncClient().post("/api/v1/models")
+
+    assert stream.status_code == 405
+    assert (await read_events(stream))[0].data["code"] == "METHOD_NOT_ALLOWED"
+    assert listing.status_code == 405
+    assert listing.json()["code"] == "METHOD_NOT_ALLOWED"

@@ -63,3 +63,25 @@ async def test_credit_held_for_a_send_that_never_started_is_released(user: Any, 
 
     assert (await Reservation.objects.aget(pk=reservation)).status == "released"
     assert (await Balance.objects.aget(user=user)).reserved == 0
+
+
+async def test_a_reader_of_a_lost_answer_gets_its_end_once(user: Any, access_token: str, settings: Any) -> None:
+    from django.test import AsyncClient
+
+    from tests.sse import names, read_events
+
+    settings.GENERATION_ORPHAN_SECONDS = 5
+    message, _ = await orphan(user, age_seconds=60)
+    assert message is not None
+    await generations_reap()
+    headers = {"Authorization": f"Bearer {access_token}", "Last-Event-ID": "3"}
+
+    replay = await read_events(await AsyncClient().get(f"/api/v1/messages/{message.pk}/stream", headers=headers))
+    again = await AsyncClient().get(
+        f"/api/v1/messages/{message.pk}/stream", headers={**headers, "Last-Event-ID": str(replay[-1].id)}
+    )
+
+    assert names(replay)[-1] == "assistant_error"
+    assert replay[-1].data["code"] == "GENERATION_LOST"
+    assert (await Message.objects.aget(pk=message.pk)).content == "half"
+    assert again.status_code == 204  # so an EventSource stops reconnecting

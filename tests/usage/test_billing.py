@@ -185,3 +185,29 @@ def test_get_usage_returns_the_callers_usage(client: Any, access_token: str) -> 
         "remaining": 10,
     }
     assert client.get("/api/v1/usage").json()["code"] == "AUTH_REQUIRED"
+
+
+async def test_deleting_a_chat_mid_answer_still_charges_what_was_generated(
+    fake_model: Any, user: Any, access_token: str
+) -> None:
+    from chats.protocol import protocol_dispatch
+    from chatsite.identity import Identity
+    from messaging.control import stop_request
+
+    await database_sync_to_async(fake_model)(upstream_model="fake:tokens=500:delay_ms=10", **PRICES)
+    response = await send(access_token, {"model": "fake", "content": "hello"})
+    first = await read_events(response, limit=4)
+
+    reply = await database_sync_to_async(protocol_dispatch)(
+        Identity(user_id=user.pk), "delete_chat", {"chat_id": first[0].data["chat_id"]}
+    )
+    for message_id in reply.stop:
+        await stop_request(message_id)
+    rest = await read_events(response)
+
+    assert names(rest)[-2:] == ["assistant_complete", "usage_info"]
+    charge = await LedgerEntry.objects.aget(kind="charge")
+    assert charge.message_id is None and charge.amount == -Decimal(rest[-2].data["usage"]["cost"])
+    balance = await Balance.objects.aget(user=user)
+    assert balance.reserved == 0 and balance.balance == Decimal("0.5") + charge.amount
+    assert await database_sync_to_async(ledger_mismatches)() == []

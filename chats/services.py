@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from chats.models import Chat
+from chats.models import Chat, Message
 from chats.selectors import chat_get_for_owner, chat_message_count
 from chatsite.errors import ValidationError
 from chatsite.identity import Identity
@@ -43,9 +43,13 @@ def chat_touch(*, chat_id: Any) -> None:
     Chat.objects.filter(pk=chat_id).update(updated_at=timezone.now())
 
 
+@transaction.atomic
 def chat_delete(*, identity: Identity, chat_id: Any) -> dict[str, Any]:
     chat = chat_get_for_owner(identity=identity, chat_id=chat_id)
     payload = {"chat_id": str(chat.pk)}
+    # Lock the messages before the cascade touches their reservations: a finishing answer locks its message
+    # and then its reservation, and the same order here means the two wait for each other instead of deadlocking.
+    list(Message.objects.select_for_update().filter(chat=chat).values_list("pk", flat=True))
     chat.delete()
     return payload
 

@@ -40,8 +40,9 @@ class Identity:
         return "identity." + hashlib.sha256(self.key.encode()).hexdigest()[:40]
 
 
-def anon_id_validate(anon_id: str) -> str:
-    if not ANON_ID_RE.fullmatch(anon_id):  # fullmatch: "$" would let a trailing newline through
+def anon_id_validate(anon_id: object) -> str:
+    # fullmatch, not "^...$": "$" would let a trailing newline through.
+    if not isinstance(anon_id, str) or not ANON_ID_RE.fullmatch(anon_id):
         raise ValidationError("x-anon-id must be 8-128 characters of A-Z, a-z, 0-9, '_' or '-'.")
     return anon_id
 
@@ -58,9 +59,12 @@ def user_id_from_token(token: str) -> int:
     return int(user.pk)
 
 
-def identity_resolve(*, token: str | None, anon_id: str | None, required: bool = True) -> Identity | None:
-    """The caller named by a token or an anonymous id (the token wins when both are given)."""
+def identity_resolve(*, token: object, anon_id: object, required: bool = True) -> Identity | None:
+    """The caller named by a token or an anonymous id (the token wins when both are given). Values come from
+    JSON frames too, so anything that is not a string is refused, not trusted."""
     if token:
+        if not isinstance(token, str):
+            raise TokenInvalid()
         return Identity(user_id=user_id_from_token(token))
     if anon_id:
         return Identity(anon_id=anon_id_validate(anon_id))

@@ -75,17 +75,35 @@ async def stop_request(message_id: str) -> None:
         await redis_client().publish(redis_key(STOP_CHANNEL), message_id)
 
 
+def _cancelled() -> bool:
+    """Whether this task is being cancelled: Redis clients turn a cancellation into their own errors, which a
+    retry loop must not swallow (it would never end)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def _listen_for_stops() -> None:
+    """Relay stop requests published by any process to the generations running here; reconnect on errors."""
     from messaging.streams import hub
 
-    pubsub = redis_client().pubsub()
-    await pubsub.subscribe(redis_key(STOP_CHANNEL))
-    async for message in pubsub.listen():
-        if message.get("type") != "message":
-            continue
-        stream = hub.local.get(message["data"].decode())
-        if stream is not None:
-            stream.stop_requested.set()
+    while True:
+        try:
+            pubsub = redis_client().pubsub()
+            await pubsub.subscribe(redis_key(STOP_CHANNEL))
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                stream = hub.local.get(message["data"].decode())
+                if stream is not None:
+                    stream.stop_requested.set()
+        except Exception:
+            if _cancelled():
+                raise
+            log.exception("listening for stop requests failed; reconnecting")
+            await asyncio.sleep(1)
+
+
+_suspects: set[str] = set()
 
 
 async def generations_reap() -> int:
@@ -97,9 +115,15 @@ async def generations_reap() -> int:
     await database_sync_to_async(reservations_orphaned_release)(opened_before=cutoff)
     candidates = await database_sync_to_async(orphan_candidates)(started_before=cutoff)
     alive = await owners.alive(candidates)
+    # An owner key can vanish for a moment (Redis restarted, a slow refresh): a generation is only taken for
+    # dead when its key was missing on the previous pass too, a refresh period ago.
+    missing = {message_id for message_id in candidates if message_id not in alive}
+    confirmed = missing & _suspects if redis_enabled() else missing
+    _suspects.clear()
+    _suspects.update(missing)
     reaped = 0
     for message_id in candidates:
-        if message_id in alive:
+        if message_id not in confirmed:
             continue
         end_id, content = await orphan_log(message_id)
         terminal = await database_sync_to_async(orphan_fail)(message_id=message_id, end_id=end_id, content=content)
@@ -122,6 +146,8 @@ async def _maintain() -> None:
                 await owners.refresh_all()
             await generations_reap()
         except Exception:
+            if _cancelled():
+                raise
             log.exception("generation maintenance failed; retrying")
         await asyncio.sleep(period)
 

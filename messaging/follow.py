@@ -27,7 +27,18 @@ async def stream_follow(message_id: str, after: int) -> AsyncIterator[Batch | No
     while True:
         if redis_enabled() and await redis_log_exists(message_id):
             async for batch in follow_redis(message_id, after, idle):
-                yield batch
+                if batch is not None:
+                    after = batch[-1].id
+                    yield batch
+                    continue
+                # Quiet for a while: if the answer has ended but its log never got the end (a failed write,
+                # an expired log), finish from the database instead of pinging forever.
+                replay = await database_sync_to_async(stored_replay)(message_id=message_id, after=after)
+                if replay is not None:
+                    if replay:
+                        yield replay
+                    return
+                yield None
             return
         # (closes its connection after each look: this may poll for a while)
         replay = await database_sync_to_async(stored_replay)(message_id=message_id, after=after)

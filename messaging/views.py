@@ -24,7 +24,7 @@ from messaging.follow import stream_follow
 from messaging.generation import generation_launch
 from messaging.services import generation_start
 from messaging.stream_tokens import stream_token_allows
-from messaging.streams import Batch, StreamEvent
+from messaging.streams import Batch, LocalStream, StreamEvent
 from usage.middleware import PreparedGeneration
 from usage.selectors import usage_info
 
@@ -38,12 +38,19 @@ async def _generate(request: HttpRequest) -> HttpResponseBase:
     if prepared.replay_message_id is not None:
         await _release_connection()
         return sse_response(stream_follow(str(prepared.replay_message_id), 0))
+    # Shielded: a client that leaves now must not cut between the rows being written and the generation
+    # starting (that would leave an answer `streaming` with nobody running it).
+    prepared.starting = asyncio.ensure_future(_start(prepared))
+    stream = await asyncio.shield(prepared.starting)
+    await _release_connection()
+    return sse_response(stream_follow(stream.message_id, 0))
+
+
+async def _start(prepared: PreparedGeneration) -> LocalStream:
     assert prepared.plan is not None and prepared.hold is not None
     started = await sync_to_async(generation_start)(plan=prepared.plan, hold=prepared.hold)
     prepared.started = True
-    stream = generation_launch(prepared.plan, prepared.hold, started)
-    await _release_connection()
-    return sse_response(stream_follow(stream.message_id, 0))
+    return generation_launch(prepared.plan, prepared.hold, started)
 
 
 async def _release_connection() -> None:

@@ -8,8 +8,10 @@ generation (an error, a chat already answering), the hold is given back.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -38,6 +40,7 @@ class PreparedGeneration:
     hold: QuotaHold | None = None
     replay_message_id: UUID | None = None
     started: bool = False
+    starting: asyncio.Future[Any] | None = None  # the view's start, which runs to its end even if the client left
 
 
 def _prepare(request: HttpRequest) -> PreparedGeneration:
@@ -57,6 +60,25 @@ def _prepare(request: HttpRequest) -> PreparedGeneration:
     return PreparedGeneration(plan=plan, hold=hold)
 
 
+async def _release_unless_started(prepared: PreparedGeneration) -> None:
+    """Give the quota back if the generation did not start (an error, a chat already answering)."""
+    if prepared.starting is not None:
+        await asyncio.wait([prepared.starting])  # a start under way finishes either way: wait to know
+    if prepared.hold is not None and not prepared.started:
+        await sync_to_async(quota_release)(hold=prepared.hold)
+
+
+_releasing: set[asyncio.Task[None]] = set()
+
+
+def _release_when_prepared(preparing: asyncio.Future[PreparedGeneration]) -> None:
+    if preparing.cancelled() or preparing.exception() is not None:
+        return
+    task = asyncio.ensure_future(_release_unless_started(preparing.result()))
+    _releasing.add(task)
+    task.add_done_callback(_releasing.discard)
+
+
 class QuotaMiddleware:
     async_capable = True
     sync_capable = False
@@ -69,17 +91,21 @@ class QuotaMiddleware:
     async def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if request.method != "POST" or request.path not in (SEND_PATH, REGENERATE_PATH):
             return await self.get_response(request)
+        preparing = asyncio.ensure_future(sync_to_async(_prepare)(request))
         try:
-            prepared = await sync_to_async(_prepare)(request)
+            prepared = await asyncio.shield(preparing)
         except ApiError as error:
             if isinstance(error, QUOTA_ERRORS):
                 await self._push_refusal(request, error)
             return pre_stream_error(request, error)
+        except asyncio.CancelledError:  # the client left while its quota was being taken: give it back
+            preparing.add_done_callback(_release_when_prepared)
+            raise
         request.prepared_generation = prepared  # type: ignore[attr-defined]
-        response = await self.get_response(request)
-        if prepared.hold is not None and not prepared.started:
-            await sync_to_async(quota_release)(hold=prepared.hold)
-        return response
+        try:
+            return await self.get_response(request)
+        finally:
+            await _release_unless_started(prepared)
 
     async def _push_refusal(self, request: HttpRequest, error: ApiError) -> None:
         identity: Identity | None = await sync_to_async(identity_from_request)(request, required=False)

@@ -238,3 +238,14 @@ async def test_a_send_pushes_chat_created_and_message_created_to_the_socket() ->
     assert seen["usage_info"][-1]["used"] == 1
     assert seen["chat_updated"][-1]["chat"]["title"] == "hi there"  # the generated title
     await communicator.disconnect()
+
+
+@pytest.mark.parametrize("credentials", [{"anon_id": ["guest-socket-01"]}, {"token": 12345}, {"anon_id": 12345678}])
+async def test_credentials_that_are_not_strings_are_refused(credentials: dict[str, Any]) -> None:
+    communicator = await connect()
+
+    reply = await ask(communicator, "auth", credentials)
+
+    assert reply["event"] == "error"
+    assert reply["data"]["code"] in {"VALIDATION_ERROR", "TOKEN_INVALID"}
+    assert (await communicator.receive_output(timeout=2))["type"] == "websocket.close"

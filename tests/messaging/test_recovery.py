@@ -90,3 +90,54 @@ async def test_a_reader_of_a_lost_answer_gets_its_end_once(user: Any, access_tok
     assert replay[-1].data["code"] == "GENERATION_LOST"
     assert (await Message.objects.aget(pk=message.pk)).content == "half"
     assert again.status_code == 204  # so an EventSource stops reconnecting
+
+
+async def test_a_lost_guest_answer_with_no_text_gives_the_free_message_back(settings: Any) -> None:
+    from usage.models import AnonUsage
+
+    settings.GENERATION_ORPHAN_SECONDS = 5
+
+    @database_sync_to_async
+    def lost_guest_answer() -> None:
+        AnonUsage.objects.create(anon_id="guest-lost-001", used=3)
+        chat = Chat.objects.create(anon_id="guest-lost-001", model="echo")
+        Message.objects.create(chat=chat, role="user", content="hi", position=0)
+        message = Message.objects.create(chat=chat, role="assistant", status="streaming", position=1)
+        Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(seconds=60))
+
+    await lost_guest_answer()
+
+    await reap()
+
+    assert (await AnonUsage.objects.aget(pk="guest-lost-001")).used == 2
+
+
+@pytest.mark.redis
+async def test_a_reader_of_a_log_that_never_got_its_end_finishes_from_the_database(settings: Any) -> None:
+    import json
+
+    from django.test import AsyncClient
+
+    from chatsite.redis import redis_client, redis_key
+    from tests.sse import names, read_events
+
+    settings.SSE_PING_SECONDS = 0.2
+
+    @database_sync_to_async
+    def finished_answer() -> Message:
+        chat = Chat.objects.create(anon_id="guest-nolog-01", model="echo")
+        Message.objects.create(chat=chat, role="user", content="hi", position=0)
+        return Message.objects.create(
+            chat=chat, role="assistant", status="complete", content="all of it", position=1, last_event_id=5
+        )
+
+    message = await finished_answer()
+    typing = [1, "assistant_typing", {"chat_id": str(message.chat_id), "message_id": str(message.pk)}, False]
+    await redis_client().xadd(redis_key("stream", str(message.pk)), {"e": json.dumps([typing])})
+
+    events = await read_events(
+        await AsyncClient().get(f"/api/v1/messages/{message.pk}/stream", headers={"x-anon-id": "guest-nolog-01"})
+    )
+
+    assert names(events) == ["assistant_typing", "assistant_delta", "assistant_complete"]
+    assert events[1].data["delta"] == "all of it"

@@ -23,33 +23,39 @@ async def stream_follow(message_id: str, after: int) -> AsyncIterator[Batch | No
         async for batch in local.follow(after, idle):
             yield batch
         return
+    if redis_enabled() and await redis_log_exists(message_id):
+        async for batch in follow_redis(message_id, after, idle):
+            if batch is not None:
+                after = batch[-1].id
+                yield batch
+                continue
+            # Quiet for a while: if the answer has ended but its log never got the end (a failed write, an
+            # expired log), finish from the database instead of pinging forever.
+            replay = await _stored(message_id, after)
+            if replay is not None:
+                if replay:
+                    yield replay
+                return
+            yield None
+        return
+    async for batch in _follow_database(message_id, after, idle):
+        yield batch
+
+
+async def _follow_database(message_id: str, after: int, idle: float) -> AsyncIterator[Batch | None]:
+    """No log here: the answer ended long ago, started in another process a moment ago, or its process died
+    (and the reaper will end it). Look at the stored message until it has ended."""
     quiet = 0.0
-    while True:
-        if redis_enabled() and await redis_log_exists(message_id):
-            async for batch in follow_redis(message_id, after, idle):
-                if batch is not None:
-                    after = batch[-1].id
-                    yield batch
-                    continue
-                # Quiet for a while: if the answer has ended but its log never got the end (a failed write,
-                # an expired log), finish from the database instead of pinging forever.
-                replay = await database_sync_to_async(stored_replay)(message_id=message_id, after=after)
-                if replay is not None:
-                    if replay:
-                        yield replay
-                    return
-                yield None
-            return
-        # (closes its connection after each look: this may poll for a while)
-        replay = await database_sync_to_async(stored_replay)(message_id=message_id, after=after)
-        if replay is not None:
-            if replay:
-                yield replay
-            return
-        # Still streaming but no log yet: it just started elsewhere, or its process died and the reaper
-        # will end it. Look again shortly.
+    while (replay := await _stored(message_id, after)) is None:
         await asyncio.sleep(POLL_SECONDS)
         quiet += POLL_SECONDS
         if quiet >= idle:
             quiet = 0.0
             yield None
+    if replay:
+        yield replay
+
+
+async def _stored(message_id: str, after: int) -> Batch | None:
+    # (closes its connection after each look: a reader may poll for a while)
+    return await database_sync_to_async(stored_replay)(message_id=message_id, after=after)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -121,10 +121,6 @@ class UpstreamBadResponse(ApiError):
 
 class GenerationLost(ApiError):
     code, status, default_message = "GENERATION_LOST", 500, "The server answering this message stopped."
-
-
-def error_response(error: ApiError) -> JsonResponse:
-    return JsonResponse(error.payload(), status=error.status)
 
 
 def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -47,10 +47,6 @@ class LanguageModel(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def is_free(self) -> bool:
-        return self.input_price == 0 and self.output_price == 0
-
     def cost(self, *, prompt_tokens: int, completion_tokens: int) -> Decimal:
         raw = (prompt_tokens * self.input_price + completion_tokens * self.output_price) / PER_MILLION
         return raw.quantize(Decimal("0.000001"))

@@ -18,7 +18,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from chats.models import Chat, Message
-from chats.selectors import chat_get_for_owner, message_get_for_owner, message_history, message_versions
+from chats.selectors import (
+    chat_get_for_owner,
+    chat_message_count,
+    message_get_for_owner,
+    message_history,
+    message_versions,
+)
 from chats.services import chat_create, chat_touch
 from chatsite.errors import GenerationInProgress, IdempotencyMismatch, NotFound, ValidationError
 from chatsite.identity import Identity
@@ -163,12 +169,11 @@ def _start(plan: GenerationPlan, hold: QuotaHold) -> StartedGeneration:
         reservation_attach(reservation_id=hold.reservation_id, message_id=answer.pk)
     chat_touch(chat_id=chat.pk)
     chat.refresh_from_db()
-    count = Message.objects.filter(chat=chat, is_current=True).count()
     return StartedGeneration(
         chat_id=chat.pk,
         message_id=answer.pk,
         chat_created=created,
-        chat=chat.to_payload(message_count=count),
+        chat=chat.to_payload(message_count=chat_message_count(chat.pk)),
         user_message=user_message.to_payload() if user_message else None,
         replaces_id=plan.replaces.pk if plan.replaces else None,
     )

@@ -28,3 +28,16 @@ def redis_client() -> aioredis.Redis:
 
 def redis_key(*parts: str) -> str:
     return ":".join((settings.REDIS_PREFIX, *parts))
+
+
+def cancelling() -> bool:
+    """Whether the current task is being cancelled. Libraries can lose a cancellation: redis-py turns it into
+    its own errors, asgiref lets a started database call finish and returns its result. A loop that must end
+    when cancelled checks this after such calls."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def raise_if_cancelled() -> None:
+    if cancelling():
+        raise asyncio.CancelledError

@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from chatsite.redis import redis_client, redis_enabled, redis_key
+from chatsite.redis import cancelling, raise_if_cancelled, redis_client, redis_enabled, redis_key
 
 log = logging.getLogger(__name__)
 
@@ -75,29 +75,26 @@ async def stop_request(message_id: str) -> None:
         await redis_client().publish(redis_key(STOP_CHANNEL), message_id)
 
 
-def _cancelled() -> bool:
-    """Whether this task is being cancelled: Redis clients turn a cancellation into their own errors, which a
-    retry loop must not swallow (it would never end)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
 async def _listen_for_stops() -> None:
     """Relay stop requests published by any process to the generations running here; reconnect on errors."""
     from messaging.streams import hub
 
     while True:
         try:
-            pubsub = redis_client().pubsub()
-            await pubsub.subscribe(redis_key(STOP_CHANNEL))
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                stream = hub.local.get(message["data"].decode())
-                if stream is not None:
-                    stream.stop_requested.set()
+            async with redis_client().pubsub() as pubsub:
+                await pubsub.subscribe(redis_key(STOP_CHANNEL))
+                while True:
+                    # Polled rather than ``listen()``: a cancellation that redis-py swallows in a blocking read
+                    # would otherwise keep this task, and the event loop closing under it, alive for ever.
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    raise_if_cancelled()
+                    if message is None or message.get("type") != "message":
+                        continue
+                    stream = hub.local.get(message["data"].decode())
+                    if stream is not None:
+                        stream.stop_requested.set()
         except Exception:
-            if _cancelled():
+            if cancelling():
                 raise
             log.exception("listening for stop requests failed; reconnecting")
             await asyncio.sleep(1)
@@ -146,9 +143,12 @@ async def _maintain() -> None:
                 await owners.refresh_all()
             await generations_reap()
         except Exception:
-            if _cancelled():
+            if cancelling():
                 raise
             log.exception("generation maintenance failed; retrying")
+        # asgiref lets a database call that has started finish and swallows the cancellation that came
+        # meanwhile: without this check a closing event loop would wait for this task for ever.
+        raise_if_cancelled()
         await asyncio.sleep(period)
 
 

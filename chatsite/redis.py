@@ -31,8 +31,8 @@ def redis_key(*parts: str) -> str:
 
 
 def cancelling() -> bool:
-    """Whether the current task is being cancelled. Libraries can lose a cancellation: redis-py turns it into
-    its own errors, asgiref lets a started database call finish and returns its result. A loop that must end
+    """Whether the current task is being cancelled. A library can lose a cancellation (redis-py turns one into
+    its own errors; its 8.x releases even return normally from a cancelled command), so a loop that must end
     when cancelled checks this after such calls."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0

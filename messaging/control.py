@@ -84,8 +84,8 @@ async def _listen_for_stops() -> None:
             async with redis_client().pubsub() as pubsub:
                 await pubsub.subscribe(redis_key(STOP_CHANNEL))
                 while True:
-                    # Polled rather than ``listen()``: a cancellation that redis-py swallows in a blocking read
-                    # would otherwise keep this task, and the event loop closing under it, alive for ever.
+                    # Polled rather than ``listen()``: a cancellation lost in a blocking read would otherwise
+                    # keep this task, and the event loop closing under it, alive for ever.
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     raise_if_cancelled()
                     if message is None or message.get("type") != "message":
@@ -146,9 +146,7 @@ async def _maintain() -> None:
             if cancelling():
                 raise
             log.exception("generation maintenance failed; retrying")
-        # asgiref lets a database call that has started finish and swallows the cancellation that came
-        # meanwhile: without this check a closing event loop would wait for this task for ever.
-        raise_if_cancelled()
+        raise_if_cancelled()  # a lost cancellation would keep a closing event loop waiting for this task
         await asyncio.sleep(period)
 
 

@@ -158,7 +158,7 @@ async def follow_redis(message_id: str, after: int, idle: float) -> AsyncIterato
     block = min(idle, REDIS_BLOCK_SECONDS)
     while True:
         answer: Any = await redis_client().xread({key: last}, count=200, block=max(int(block * 1000), 1))
-        raise_if_cancelled()  # redis-py may have swallowed a cancellation in the blocking read
+        raise_if_cancelled()  # in case the client lost a cancellation in the blocking read
         if not answer:
             quiet += block
             if quiet >= idle:

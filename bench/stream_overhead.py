@@ -212,6 +212,7 @@ class Phase:
     name: str
     latencies_ns: list[int] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)  # each token's index in its stream
+    arrivals_ns: list[int] = field(default_factory=list)  # when each token arrived (time.time_ns())
     streams_ok: int = 0
     first_token_ms: list[float] = field(default_factory=list)  # from the request to its first token
     errors: list[str] = field(default_factory=list)
@@ -226,6 +227,7 @@ class Phase:
             self.errors.append(f"a token that is not a stamp: {text[:40]!r}")
             return False
         self.positions.append(position)
+        self.arrivals_ns.append(arrived_ns)
         return True
 
 
@@ -351,11 +353,21 @@ async def send_through(
     return chat_id
 
 
-async def scrape_metric(session: aiohttp.ClientSession, url: str, metric: str) -> float | None:
-    async with session.get(f"{url}/metrics") as response:
-        text = await response.text()
-    match = re.search(rf"^{metric} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else None
+async def scrape_metrics(session: aiohttp.ClientSession, urls: list[str], metric: str) -> float | None:
+    """A counter summed over every worker (each counts its own)."""
+    total = 0.0
+    for url in urls:
+        async with session.get(f"{url}/metrics") as response:
+            text = await response.text()
+        match = re.search(rf"^{metric} (\S+)$", text, re.MULTILINE)
+        if match is None:
+            return None
+        total += float(match.group(1))
+    return total
+
+
+def worker_name(index: int, workers: int) -> str:
+    return "daphne" if workers == 1 else f"daphne-{index + 1}"
 
 
 class Profiler:
@@ -413,13 +425,20 @@ async def run_phase(
     phase.cpu_s = {name: round(cpu_seconds(pid) - before[name], 3) for name, pid in pids.items()}
 
 
-async def measure(args: argparse.Namespace, upstream_url: str, server_url: str, pids: dict[str, int]) -> dict[str, Any]:
+async def measure(
+    args: argparse.Namespace, upstream_url: str, server_urls: list[str], pids: dict[str, int]
+) -> dict[str, Any]:
     n, tokens = args.streams, args.tokens
     model = f"fake:tokens={tokens}:delay_ms={args.token_interval_ms}:stamp"
     connector = aiohttp.TCPConnector(limit=max(n * 2, 100), force_close=False)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
     run_id = f"{os.getpid():x}{int(time.time()) % 100000:x}"
     anon_ids = [f"bench-{run_id}-{i:04d}" for i in range(n)]
+
+    def route(stream: int) -> str:
+        """Like a load balancer with sticky sessions: each guest always reaches the same worker."""
+        return server_urls[stream % len(server_urls)]
+
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         # Prime: one small send per anonymous id creates its chat (and lets the server name it, warm its
         # upstream connection pool and its thread pool) so the measured sends go to existing chats and no
@@ -427,8 +446,8 @@ async def measure(args: argparse.Namespace, upstream_url: str, server_url: str, 
         prime_errors: list[str] = []
         chat_ids = await asyncio.gather(
             *(
-                send_through(session, server_url, anon, {"model": PRIME_MODEL, "content": "hi"}, prime_errors)
-                for anon in anon_ids
+                send_through(session, route(i), anon, {"model": PRIME_MODEL, "content": "hi"}, prime_errors)
+                for i, anon in enumerate(anon_ids)
             )
         )
         await asyncio.sleep(1.0)  # the chat titles are asked for after each prime stream ends
@@ -439,25 +458,26 @@ async def measure(args: argparse.Namespace, upstream_url: str, server_url: str, 
         direct.cpu_s["client"] = round(time.process_time() - client_cpu, 3)
         sdk = await sdk_phase(args, upstream_url, model, pids) if args.sdk_baseline else None
 
-        writes_before = await scrape_metric(session, server_url, WRITES_METRIC)
+        writes_before = await scrape_metrics(session, server_urls, WRITES_METRIC)
         server = Phase("server")
         client_cpu = time.process_time()
         sends = [
             send_through(
                 session,
-                server_url,
+                route(i),
                 anon,
                 {"model": BENCH_MODEL, "content": "hi", **({"chat_id": chat} if chat else {})},
                 server.errors,
                 server,
                 tokens,
             )
-            for anon, chat in zip(anon_ids, chat_ids, strict=True)
+            for i, (anon, chat) in enumerate(zip(anon_ids, chat_ids, strict=True))
         ]
-        profiler = Profiler(args.profile, pids["daphne"], args.profile_args) if args.profile else None
+        first_worker = pids[worker_name(0, args.workers)]
+        profiler = Profiler(args.profile, first_worker, args.profile_args) if args.profile else None
         await run_phase(server, pids, sends, profiler)
         server.cpu_s["client"] = round(time.process_time() - client_cpu, 3)
-        writes_after = await scrape_metric(session, server_url, WRITES_METRIC)
+        writes_after = await scrape_metrics(session, server_urls, WRITES_METRIC)
     result = summarize(args, direct, server, writes_before, writes_after, prime_errors)
     if sdk is not None:
         result["sdk"] = stats(sdk, tokens)
@@ -485,6 +505,18 @@ def by_position(phase: Phase, tokens: int, buckets: int = 10) -> list[float]:
     return [round(percentile(sorted(group), 50), 2) for group in groups if group]
 
 
+def by_second(phase: Phase) -> list[float]:
+    """p99 latency (ms) of the tokens that arrived in each second of the phase: a tail made by the sends all
+    starting at once shows in the first seconds, a steady overload in every one."""
+    if not phase.arrivals_ns:
+        return []
+    first = min(phase.arrivals_ns)
+    groups: dict[int, list[int]] = {}
+    for arrived, latency in zip(phase.arrivals_ns, phase.latencies_ns, strict=True):
+        groups.setdefault((arrived - first) // 1_000_000_000, []).append(latency)
+    return [round(percentile(sorted(groups[second]), 99), 2) for second in sorted(groups)]
+
+
 def stats(phase: Phase, tokens: int) -> dict[str, Any]:
     values = sorted(phase.latencies_ns) or [0]  # no token at all shows as zeros next to its error count
     out: dict[str, Any] = {f"p{p}_ms": round(percentile(values, p), 3) for p in PERCENTILES}
@@ -498,6 +530,7 @@ def stats(phase: Phase, tokens: int) -> dict[str, Any]:
         duration_s=round(phase.duration_s, 3),
         cpu_s=phase.cpu_s,
         p50_ms_by_tenth_of_stream=by_position(phase, tokens),
+        p99_ms_by_second=by_second(phase),
         first_token_ms={
             "p50": round(statistics.median(phase.first_token_ms), 1) if phase.first_token_ms else None,
             "max": round(max(phase.first_token_ms), 1) if phase.first_token_ms else None,
@@ -607,6 +640,7 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
         done = f"{phase['streams_ok']}/{args.streams} streams complete in {phase['duration_s']:.1f} s"
         print(f"{name}: {done}; CPU seconds: {cpu}")
         print(f"  p50 ms by tenth of the stream: {phase['p50_ms_by_tenth_of_stream']}")
+        print(f"  p99 ms by second of the phase: {phase['p99_ms_by_second']}")
         first = phase["first_token_ms"]
         print(f"  request to first token, ms: p50 {first['p50']}, max {first['max']}")
         for sample in phase["error_samples"]:
@@ -639,7 +673,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--token-interval-ms", type=int, default=20, help="gap between tokens (default 20)")
     parser.add_argument("--redis-url", default="", help="run the server with REDIS_URL (default: no Redis)")
     parser.add_argument("--database-url", default="", help="PostgreSQL URL (default: a temporary SQLite file)")
-    parser.add_argument("--port", type=int, default=0, help="daphne's port (default: a free one)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="daphne processes, each on its own port; guest i always reaches worker i %% N (default 1)",
+    )
+    parser.add_argument("--port", type=int, default=0, help="daphne's port, N ports from there (default: free ones)")
     parser.add_argument("--upstream-port", type=int, default=0, help="the fake's port (default: a free one)")
     parser.add_argument("--timeout", type=float, default=300, help="hard limit for the whole run, seconds")
     parser.add_argument("--target-ms", type=float, default=10.0, help="p99 added latency target (default 10)")
@@ -673,9 +713,9 @@ def main() -> int:
     env: dict[str, str] = {}
     try:
         upstream_port = args.upstream_port or free_port()
-        server_port = args.port or free_port()
+        server_ports = [args.port + i if args.port else free_port() for i in range(args.workers)]
         upstream_url = f"http://127.0.0.1:{upstream_port}/v1"
-        server_url = f"http://127.0.0.1:{server_port}"
+        server_urls = [f"http://127.0.0.1:{port}" for port in server_ports]
         sqlite_path = None if args.database_url else workdir / "bench.sqlite3"
         env = server_env(args, sqlite_path, upstream_url)
 
@@ -686,27 +726,29 @@ def main() -> int:
             "upstream", [PYTHON, "-m", "tests.fakes.upstream", "--port", str(upstream_port)], os.environ.copy()
         )
         wait_until(lambda: port_open(upstream_port), fake, "the fake upstream", deadline, 30)
-        daphne = processes.start(
-            "daphne",
-            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(server_port), "chatsite.asgi:application"],
-            env,
-        )
-        try:
-            wait_until(lambda: health_ok(server_url), daphne, "daphne", deadline, 60)
-        except RuntimeError:
-            print(processes.log_tail("daphne"), file=sys.stderr)
-            raise
+        pids = {"upstream": fake.pid}
+        for index, (port, url) in enumerate(zip(server_ports, server_urls, strict=True)):
+            name = worker_name(index, args.workers)
+            daphne = processes.start(
+                name, [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"], env
+            )
+            try:
+                wait_until(lambda url=url: health_ok(url), daphne, name, deadline, 60)
+            except RuntimeError:
+                print(processes.log_tail(name), file=sys.stderr)
+                raise
+            pids[name] = daphne.pid
 
         print(
             f"measuring {args.streams} streams x {args.tokens} tokens every {args.token_interval_ms} ms "
+            f"on {args.workers} worker(s) "
             f"({'Redis ' + args.redis_url if args.redis_url else 'no Redis'}) …",
             flush=True,
         )
-        pids = {"daphne": daphne.pid, "upstream": fake.pid}
 
         async def bounded() -> dict[str, Any]:
             async with asyncio.timeout(deadline.left()):
-                return await measure(args, upstream_url, server_url, pids)
+                return await measure(args, upstream_url, server_urls, pids)
 
         load_before, code = os.getloadavg(), code_version()
         result = asyncio.run(bounded())
@@ -723,12 +765,15 @@ def main() -> int:
         RESULTS.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         flavour = ("-redis" if args.redis_url else "") + ("-postgres" if args.database_url else "")
+        flavour += f"-{args.workers}workers" if args.workers > 1 else ""
         out = RESULTS / f"stream_overhead-{stamp}-{args.streams}x{args.tokens}{flavour}.json"
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"results: {out.relative_to(ROOT)}")
-        server_log = processes.log_tail("daphne", 30)
-        if server_log.strip():
-            print("daphne log, last lines other than access lines:\n" + server_log)
+        for index in range(args.workers):
+            name = worker_name(index, args.workers)
+            server_log = processes.log_tail(name, 30)
+            if server_log.strip():
+                print(f"{name} log, last lines other than access lines:\n" + server_log)
         # A missed target is a result, not a failure of the tool; errors in the streams are.
         return 1 if result["direct"]["errors"] or result["server"]["errors"] else 0
     finally:

@@ -10,6 +10,7 @@ log at all (expired, or the process died before it wrote one) gets the stored me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -58,6 +59,7 @@ class RedisLogWriter:
         self.key = redis_key("stream", message_id)
         self.pending: list[StreamEvent] = []
         self.urgent = False
+        self.written = False
         self.wake = asyncio.Event()
         self.task = asyncio.create_task(self._run())
 
@@ -65,20 +67,19 @@ class RedisLogWriter:
         self.pending.append(event)
         if event.name != COALESCED or len(self.pending) >= FLUSH_EVENTS:
             self.urgent = True
-        self.wake.set()
+            self.wake.set()
+        elif len(self.pending) == 1:
+            self.wake.set()  # a batch's first delta starts its flush timer; the others wake nobody
 
     async def _run(self) -> None:
         flush_s = settings.STREAM_FLUSH_MS / 1000
         while True:
             await self.wake.wait()
+            self.wake.clear()
             if not self.urgent and flush_s:
-                try:
+                with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(flush_s):
-                        while not self.urgent:
-                            self.wake.clear()
-                            await self.wake.wait()
-                except TimeoutError:
-                    pass
+                        await self.wake.wait()  # only an urgent event cuts the wait short
             batch, self.pending, self.urgent = self.pending, [], False
             self.wake.clear()
             if await self._write(batch):
@@ -87,12 +88,16 @@ class RedisLogWriter:
     async def _write(self, batch: list[StreamEvent]) -> bool:
         final = bool(batch) and batch[-1].final
         payload = json.dumps([event.to_wire() for event in batch], separators=(",", ":"))
-        ttl = settings.STREAM_LOG_TTL_SECONDS if final else max(settings.STREAM_LOG_TTL_SECONDS, 3600)
         try:
-            async with redis_client().pipeline(transaction=False) as pipe:
-                pipe.xadd(self.key, {"e": payload})
-                pipe.expire(self.key, ttl)
-                await pipe.execute()
+            if self.written and not final:
+                await redis_client().xadd(self.key, {"e": payload})
+            else:  # the expiry is set with the first write (a long one, in case this process dies) and the last
+                ttl = settings.STREAM_LOG_TTL_SECONDS if final else max(settings.STREAM_LOG_TTL_SECONDS, 3600)
+                async with redis_client().pipeline(transaction=False) as pipe:
+                    pipe.xadd(self.key, {"e": payload})
+                    pipe.expire(self.key, ttl)
+                    await pipe.execute()
+            self.written = True
             Counters.redis_stream_writes += 1
         except Exception:  # the live local readers still have every event; only remote replay suffers
             log.exception("writing stream %s to Redis failed", self.key)

@@ -261,3 +261,30 @@ async def test_a_wrong_method_is_405_with_a_code() -> None:
     assert (await read_events(stream))[0].data["code"] == "METHOD_NOT_ALLOWED"
     assert listing.status_code == 405
     assert listing.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
+@pytest.mark.redis
+async def test_the_redis_log_holds_every_event_in_few_writes_and_expires_after_the_end(
+    fake_model: Any, settings: Any
+) -> None:
+    """Any process can replay an answer from its Redis log: every event, in order, deltas coalesced into a few
+    writes (Redis must not see a write per token), and the log kept only STREAM_LOG_TTL_SECONDS after the end."""
+    from chatsite.redis import redis_client, redis_key
+    from messaging.streams import StreamEvent
+
+    settings.STREAM_LOG_TTL_SECONDS = 120
+    await database_sync_to_async(fake_model)(upstream_model="fake:tokens=60:delay_ms=1")
+    events = await read_events(await send({"model": "fake", "content": "hi"}))
+    key = redis_key("stream", events[0].data["message_id"])
+
+    for _ in range(100):  # the reader here got the last events live; their write to the log may trail them
+        entries: Any = await redis_client().xrange(key)
+        logged = [StreamEvent.from_wire(item) for _, fields in entries for item in json.loads(fields[b"e"])]
+        if logged and logged[-1].final:
+            break
+        await asyncio.sleep(0.02)
+    assert [(event.id, event.name, event.data) for event in logged] == [
+        (event.id, event.name, event.data) for event in events
+    ]
+    assert len(entries) < len(events) / 3  # 60 deltas a millisecond apart, flushed every 25 ms
+    assert 0 < await redis_client().ttl(key) <= 120

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -39,8 +40,11 @@ def chat_set_title(*, chat_id: Any, title: str) -> dict[str, Any] | None:
     return chat.to_payload(message_count=chat_message_count(chat.pk))
 
 
-def chat_touch(*, chat_id: Any) -> None:
-    Chat.objects.filter(pk=chat_id).update(updated_at=timezone.now())
+def chat_touch(*, chat_id: Any) -> datetime:
+    """Mark the chat's latest activity (chats are listed by it); returns the time set."""
+    now = timezone.now()
+    Chat.objects.filter(pk=chat_id).update(updated_at=now)
+    return now
 
 
 @transaction.atomic

@@ -23,7 +23,6 @@ from chats.selectors import (
     chat_message_count,
     message_get_for_owner,
     message_history,
-    message_versions,
 )
 from chats.services import chat_create, chat_touch
 from chatsite.errors import GenerationInProgress, IdempotencyMismatch, NotFound, ValidationError
@@ -151,8 +150,8 @@ def _start(plan: GenerationPlan, hold: QuotaHold) -> StartedGeneration:
     if locked is None:
         raise NotFound("Chat not found.")
     chat = locked
-    if Message.objects.filter(chat=chat, status=Message.Status.STREAMING).exists():
-        raise GenerationInProgress()
+    # A chat already answering is refused by the partial unique index on streaming messages (the IntegrityError
+    # becomes GENERATION_IN_PROGRESS above, and the turn written so far is rolled back with it).
     user_message = None
     if plan.replaces is None:
         user_message, answer = _append_turn(chat, plan)
@@ -167,8 +166,7 @@ def _start(plan: GenerationPlan, hold: QuotaHold) -> StartedGeneration:
         )
     if hold.reservation_id:
         reservation_attach(reservation_id=hold.reservation_id, message_id=answer.pk)
-    chat_touch(chat_id=chat.pk)
-    chat.refresh_from_db()
+    chat.updated_at = chat_touch(chat_id=chat.pk)
     return StartedGeneration(
         chat_id=chat.pk,
         message_id=answer.pk,
@@ -245,20 +243,25 @@ def generation_finish(
         message = Message.objects.select_for_update().filter(pk=message_id).first()
         cost = _settle(hold, cost, message_id=message.pk if message else None, refund=not started and bool(error_code))
         if message is not None:
-            Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-                content=content,
-                status=status,
-                error_code=error_code,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cost=cost,
-                last_event_id=last_event_id,
-                finished_at=timezone.now(),
-            )
+            ended = {
+                "content": content,
+                "status": status,
+                "error_code": error_code,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cost": cost,
+                "last_event_id": last_event_id,
+                "finished_at": timezone.now(),
+            }
+            if Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(**ended):
+                for field, value in ended.items():
+                    setattr(message, field, value)
+            else:  # ended meanwhile (the reaper took it for dead): report what is stored
+                message.refresh_from_db()
             chat_touch(chat_id=message.chat_id)
-            message.refresh_from_db()
     if message is not None:
-        payload = message.to_payload(versions=message_versions(message))
+        # No newer version of a turn can start while one of its answers streams: this one is the newest.
+        payload = message.to_payload(versions=message.version)
     else:  # the chat was deleted while it answered: nothing is stored, say so
         payload = {"id": str(message_id), "role": "assistant", "content": content, "status": status, "deleted": True}
     usage_payload = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}

@@ -49,6 +49,13 @@ def _window_expired(start: Any) -> bool:
 
 
 def _count_one(model: type[AnonUsage] | type[IpUsage], key: str, limit: int, **extra: Any) -> bool:
+    """One more use of ``key`` if it is under ``limit``. Nearly always a single conditional update; only a new
+    key or an expired window needs the row created or its window restarted first."""
+    current = model.objects.filter(pk=key, used__lt=limit)
+    if settings.ANON_WINDOW_HOURS:
+        current = current.filter(window_start__gte=timezone.now() - timedelta(hours=settings.ANON_WINDOW_HOURS))
+    if current.update(used=F("used") + 1, **extra):
+        return True
     row, _ = model.objects.get_or_create(pk=key)
     if _window_expired(row.window_start):
         model.objects.filter(pk=key, window_start=row.window_start).update(used=0, window_start=timezone.now())
@@ -81,7 +88,7 @@ def balance_ensure(*, user_id: int) -> None:
 def balance_reserve(*, user_id: int, amount: Decimal) -> uuid.UUID:
     """Hold ``amount`` of the user's available credit, or refuse with INSUFFICIENT_BALANCE."""
     amount = amount.quantize(CREDIT_QUANTUM)
-    balance_ensure(user_id=user_id)
+    # (No balance row is a balance of 0: the update below then holds nothing and the send is refused.)
     held = Balance.objects.filter(user_id=user_id, balance__gte=F("reserved") + amount).update(
         reserved=F("reserved") + amount
     )

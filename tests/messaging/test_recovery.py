@@ -141,3 +141,45 @@ async def test_a_reader_of_a_log_that_never_got_its_end_finishes_from_the_databa
 
     assert names(events) == ["assistant_typing", "assistant_delta", "assistant_complete"]
     assert events[1].data["delta"] == "all of it"
+
+
+async def test_an_answer_that_ends_after_the_reaper_failed_it_keeps_the_reapers_end(user: Any, settings: Any) -> None:
+    """A generation taken for dead (its process was only slow) that finishes later must not overwrite the
+    stored end, nor charge again: it reports what is stored."""
+    from chatsite.identity import Identity
+    from messaging.models import LanguageModel
+    from messaging.services import generation_finish
+    from usage.services import QuotaHold
+
+    settings.GENERATION_ORPHAN_SECONDS = 5
+    message, reservation = await orphan(user, age_seconds=60)
+    assert message is not None
+    assert await reap() == 1
+    model = await LanguageModel.objects.aget(name="echo")
+
+    finished = await database_sync_to_async(generation_finish)(
+        message_id=message.pk,
+        model=model,
+        hold=QuotaHold(identity=Identity(user_id=user.pk), reservation_id=reservation),
+        content="half and the rest",
+        status="complete",
+        usage=None,
+        prompt_estimate=3,
+        started=True,
+    )
+
+    assert (finished.message["status"], finished.message["content"]) == ("failed", "half")
+    assert finished.usage["cost"] == "0.000000"
+    stored = await Message.objects.aget(pk=message.pk)
+    assert (stored.status, stored.content) == ("failed", "half")
+
+
+def test_a_user_without_a_balance_row_is_refused_not_crashed(db: Any) -> None:
+    from django.contrib.auth import get_user_model
+
+    from chatsite.errors import InsufficientBalance
+
+    account = get_user_model().objects.create_user(username="no-balance", password=None)  # not through sign-up
+
+    with pytest.raises(InsufficientBalance):
+        balance_reserve(user_id=account.pk, amount=Decimal("0.01"))

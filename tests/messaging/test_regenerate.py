@@ -35,6 +35,8 @@ async def test_regenerate_streams_a_new_version_and_keeps_the_old_one(fake_model
     assert names(events)[0] == "assistant_regenerating"
     assert events[0].data["replaces"] == old_id
     assert names(events)[-2:] == ["assistant_regenerated", "usage_info"]
+    regenerated = events[-2].data["message"]
+    assert (regenerated["version"], regenerated["versions"], regenerated["status"]) == (2, 2, "complete")
     new = await Message.objects.aget(pk=events[0].data["message_id"])
     assert new.content == joined_deltas(events) == "one two"
     assert (new.position, new.version, new.is_current) == (1, 2, True)

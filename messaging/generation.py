@@ -33,7 +33,6 @@ from messaging.services import (
 )
 from messaging.stream_tokens import stream_token_make
 from messaging.streams import LocalStream, hub
-from usage.selectors import usage_info
 from usage.services import QuotaHold
 
 log = logging.getLogger(__name__)
@@ -98,7 +97,7 @@ class Generation:
             started=outcome.started,
             last_event_id=len(self.stream.events) + 2,  # the two events below end every stream
         )
-        usage = await _db(usage_info)(identity=self.plan.identity)
+        usage = finished.caller_usage
         self._emit_end(outcome, finished, usage)
         identity = self.plan.identity
         await notify(identity, events.MESSAGE_CREATED, {"chat_id": self.chat_id, "message": finished.message})

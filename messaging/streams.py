@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,24 +54,39 @@ class Counters:
     stream_events = 0
 
 
-class RedisLogWriter:
-    """Writes one stream's events to Redis, batching deltas; other events are written at once."""
+class RedisLog:
+    """This process's writes to the Redis logs of all its running answers, in one pipeline per flush.
 
-    def __init__(self, message_id: str) -> None:
-        self.key = redis_key("stream", message_id)
-        self.pending: list[StreamEvent] = []
+    Deltas wait at most ``STREAM_FLUSH_MS`` (or until ``FLUSH_EVENTS`` are waiting for one answer); any other
+    event is written at once, with whatever else is waiting. One round trip then carries every answer's batch:
+    a command in a pipeline costs this process about a tenth of a command sent alone (measured 12-18 us against
+    120-130 us of CPU per XADD), and this runs on the event loop that forwards every token.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[StreamEvent]] = {}
+        self.started: set[str] = set()  # logs written to before (their expiry is set)
+        self.ends: dict[str, asyncio.Future[None]] = {}  # set once an answer's last event is written
         self.urgent = False
-        self.written = False
         self.wake = asyncio.Event()
-        self.task = asyncio.create_task(self._run())
+        self.task = asyncio.create_task(self._run(), context=contextvars.Context())
 
-    def push(self, event: StreamEvent) -> None:
-        self.pending.append(event)
-        if event.name != COALESCED or len(self.pending) >= FLUSH_EVENTS:
+    def push(self, key: str, event: StreamEvent) -> None:
+        batch = self.pending.setdefault(key, [])
+        batch.append(event)
+        if event.final:
+            self.ends.setdefault(key, asyncio.get_running_loop().create_future())
+        if event.name != COALESCED or len(batch) >= FLUSH_EVENTS:
             self.urgent = True
             self.wake.set()
-        elif len(self.pending) == 1:
-            self.wake.set()  # a batch's first delta starts its flush timer; the others wake nobody
+        elif len(self.pending) == 1 and len(batch) == 1:
+            self.wake.set()  # the first waiting delta starts the flush timer; the others wake nobody
+
+    async def written(self, key: str) -> None:
+        """Until the answer's last event is in Redis (or failed to get there)."""
+        end = self.ends.get(key)
+        if end is not None:
+            await asyncio.shield(end)
 
     async def _run(self) -> None:
         flush_s = settings.STREAM_FLUSH_MS / 1000
@@ -80,28 +97,49 @@ class RedisLogWriter:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(flush_s):
                         await self.wake.wait()  # only an urgent event cuts the wait short
-            batch, self.pending, self.urgent = self.pending, [], False
+            batches, self.pending, self.urgent = self.pending, {}, False
             self.wake.clear()
-            if await self._write(batch):
-                return
+            await self._write(batches)
 
-    async def _write(self, batch: list[StreamEvent]) -> bool:
-        final = bool(batch) and batch[-1].final
-        payload = json.dumps([event.to_wire() for event in batch], separators=(",", ":"))
+    async def _write(self, batches: dict[str, list[StreamEvent]]) -> None:
+        if not batches:
+            return
+        ended = [key for key, batch in batches.items() if batch[-1].final]
         try:
-            if self.written and not final:
-                await redis_client().xadd(self.key, {"e": payload})
-            else:  # the expiry is set with the first write (a long one, in case this process dies) and the last
-                ttl = settings.STREAM_LOG_TTL_SECONDS if final else max(settings.STREAM_LOG_TTL_SECONDS, 3600)
-                async with redis_client().pipeline(transaction=False) as pipe:
-                    pipe.xadd(self.key, {"e": payload})
-                    pipe.expire(self.key, ttl)
-                    await pipe.execute()
-            self.written = True
-            Counters.redis_stream_writes += 1
+            async with redis_client().pipeline(transaction=False) as pipe:
+                for key, batch in batches.items():
+                    pipe.xadd(key, {"e": json.dumps([event.to_wire() for event in batch], separators=(",", ":"))})
+                    final = batch[-1].final
+                    if final or key not in self.started:
+                        # A long expiry with the first write (in case this process dies), the real one at the end.
+                        ttl = settings.STREAM_LOG_TTL_SECONDS if final else max(settings.STREAM_LOG_TTL_SECONDS, 3600)
+                        pipe.expire(key, ttl)
+                results = await pipe.execute(raise_on_error=False)
+            for failure in (result for result in results if isinstance(result, Exception)):
+                log.error("writing a stream log to Redis failed: %s", failure)
+            Counters.redis_stream_writes += len(batches)
         except Exception:  # the live local readers still have every event; only remote replay suffers
-            log.exception("writing stream %s to Redis failed", self.key)
-        return final
+            log.exception("writing %d stream log(s) to Redis failed", len(batches))
+        finally:
+            self.started.update(batches)
+            for key in ended:
+                self.started.discard(key)
+                end = self.ends.pop(key, None)
+                if end is not None and not end.done():
+                    end.set_result(None)
+        raise_if_cancelled()
+
+
+# Per event loop, weakly (see chatsite/redis.py).
+_logs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisLog] = weakref.WeakKeyDictionary()
+
+
+def redis_log() -> RedisLog:
+    loop = asyncio.get_running_loop()
+    writer = _logs.get(loop)
+    if writer is None:
+        writer = _logs[loop] = RedisLog()
+    return writer
 
 
 class LocalStream:
@@ -113,7 +151,7 @@ class LocalStream:
         self.finished = False
         self.stop_requested = asyncio.Event()
         self._changed = asyncio.Event()
-        self._writer = RedisLogWriter(message_id) if redis_enabled() else None
+        self._log_key = redis_key("stream", message_id) if redis_enabled() else None
 
     def emit(self, name: str, data: dict[str, Any], *, final: bool = False) -> StreamEvent:
         event = StreamEvent(len(self.events) + 1, name, data, final)
@@ -122,13 +160,13 @@ class LocalStream:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
         Counters.stream_events += 1
-        if self._writer is not None:
-            self._writer.push(event)
+        if self._log_key is not None:
+            redis_log().push(self._log_key, event)
         return event
 
     async def flushed(self) -> None:
-        if self._writer is not None:
-            await asyncio.shield(self._writer.task)
+        if self._log_key is not None:
+            await redis_log().written(self._log_key)
 
     async def follow(self, after: int, idle: float) -> AsyncIterator[Batch | None]:
         """Events with an id above ``after`` as they come, in batches of whatever is there when the reader

@@ -2,8 +2,9 @@
 
 A generation appends its events (the SSE events with their ids) to a ``LocalStream`` in the process that runs
 it. Readers in that process follow the local stream and get every chunk the moment it exists. When
-``REDIS_URL`` is set the stream is also written to a Redis Stream, coalescing deltas (at most one write per
-``STREAM_FLUSH_MS``), so a reader in any other process can replay it and follow it live. A reader that finds no
+``REDIS_URL`` is set the stream is also written to a Redis Stream, deltas coalesced for up to
+``STREAM_FLUSH_MS`` and all of the process's answers in one pipelined write (``RedisLog``), so a reader in any
+other process can replay it and follow it live. A reader that finds no
 log at all (expired, or the process died before it wrote one) gets the stored message from the database.
 """
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 COALESCED = "assistant_delta"
 FLUSH_EVENTS = 64
+WRITE_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +85,16 @@ class RedisLog:
             self.wake.set()  # the first waiting delta starts the flush timer; the others wake nobody
 
     async def written(self, key: str) -> None:
-        """Until the answer's last event is in Redis (or failed to get there)."""
+        """Until the answer's last event is in Redis (or failed to get there, or Redis hung for too long: the
+        answer is stored either way, and a reader without the log replays it from the database)."""
         end = self.ends.get(key)
-        if end is not None:
-            await asyncio.shield(end)
+        if end is None:
+            return
+        try:
+            async with asyncio.timeout(WRITE_WAIT_SECONDS):
+                await asyncio.shield(end)
+        except TimeoutError:
+            log.warning("the end of stream log %s was not written to Redis in %s s", key, WRITE_WAIT_SECONDS)
 
     async def _run(self) -> None:
         flush_s = settings.STREAM_FLUSH_MS / 1000

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatsite.redis import raise_if_cancelled, redis_enabled
+from chatsite.redis import redis_enabled
 from messaging.selectors import stored_replay
 from messaging.streams import Batch, follow_redis, hub, redis_log_exists
 
@@ -58,6 +58,4 @@ async def _follow_database(message_id: str, after: int, idle: float) -> AsyncIte
 
 async def _stored(message_id: str, after: int) -> Batch | None:
     # (closes its connection after each look: a reader may poll for a while)
-    replay = await database_sync_to_async(stored_replay)(message_id=message_id, after=after)
-    raise_if_cancelled()  # asgiref swallows a cancellation that comes while the call runs; a reader polls
-    return replay
+    return await database_sync_to_async(stored_replay)(message_id=message_id, after=after)

@@ -6,15 +6,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from chats.models import Message
 from chatsite.errors import GenerationLost
 from messaging import events
 from messaging.streams import StreamEvent
-from usage.models import AnonUsage, Reservation
-from usage.services import reservation_settle
+from usage.models import Reservation
+from usage.services import anon_message_release, reservation_settle
 
 
 def reservations_orphaned_release(*, opened_before: datetime) -> int:
@@ -53,6 +52,6 @@ def orphan_fail(*, message_id: str, end_id: int, content: str) -> StreamEvent | 
         if anon_id and not content:
             # Nothing came before the process died: the guest's free message comes back, as for any answer
             # that fails before its first token. (The per-IP count is not known here and stays.)
-            AnonUsage.objects.filter(pk=anon_id, used__gt=0).update(used=F("used") - 1)
+            anon_message_release(anon_id=anon_id, ip=None)
     data = {"chat_id": str(chat_id), "message_id": message_id, **GenerationLost().payload()}
     return StreamEvent(end_id, events.ASSISTANT_ERROR, data, final=True)

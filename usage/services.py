@@ -43,9 +43,13 @@ def client_ip(meta: dict[str, Any]) -> str | None:
     return forwarded[-hops]
 
 
+def _window_cutoff() -> Any:
+    """Counts from a window that started before this are stale (only when ANON_WINDOW_HOURS is set)."""
+    return timezone.now() - timedelta(hours=settings.ANON_WINDOW_HOURS)
+
+
 def _window_expired(start: Any) -> bool:
-    hours = settings.ANON_WINDOW_HOURS
-    return bool(hours) and start < timezone.now() - timedelta(hours=hours)
+    return bool(settings.ANON_WINDOW_HOURS) and start < _window_cutoff()
 
 
 def _count_one(model: type[AnonUsage] | type[IpUsage], key: str, limit: int, **extra: Any) -> bool:
@@ -53,7 +57,7 @@ def _count_one(model: type[AnonUsage] | type[IpUsage], key: str, limit: int, **e
     key or an expired window needs the row created or its window restarted first."""
     current = model.objects.filter(pk=key, used__lt=limit)
     if settings.ANON_WINDOW_HOURS:
-        current = current.filter(window_start__gte=timezone.now() - timedelta(hours=settings.ANON_WINDOW_HOURS))
+        current = current.filter(window_start__gte=_window_cutoff())
     if current.update(used=F("used") + 1, **extra):
         return True
     row, _ = model.objects.get_or_create(pk=key)

@@ -37,9 +37,13 @@ test: install-dev test-e2e-deps
 	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+APPS := chatsite usage chats messaging accounts
+
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/flake8 --select CFQ001 --max-function-length 40 --exclude migrations $(APPS)
 	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null
 
 format: install-dev

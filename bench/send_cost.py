@@ -70,7 +70,7 @@ def counting() -> Iterator[QueryCounter]:
 def one_send(identity: Any, model: str, chat_id: str | None, timings: list[float] | None) -> str:
     """One send through the service layer; returns its chat id. ``timings`` gets the CPU seconds of each step."""
     from messaging.requests import send_request_parse
-    from messaging.services import generation_finish, generation_plan, send_replay_of
+    from messaging.services import Ending, generation_finish, generation_plan, send_replay_of
     from messaging.services import generation_start as start
     from usage.selectors import usage_info
     from usage.services import quota_acquire
@@ -91,13 +91,10 @@ def one_send(identity: Any, model: str, chat_id: str | None, timings: list[float
     generation_finish(
         message_id=started.message_id,
         model=plan.model,
+        identity=identity,
         hold=hold,
-        content="About 384,400 km on average.",
-        status="complete",
-        usage=None,
+        ending=Ending(content="About 384,400 km on average.", status="complete", last_event_id=12),
         prompt_estimate=plan.prompt_estimate,
-        started=True,
-        last_event_id=12,
     )
     usage_info(identity=identity)
     lap()

@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from chats import protocol
-from chats.push import notify
+from chats.sockets import socket_event, socket_identify, socket_welcome
 from chatsite.errors import ApiError, AuthRequired, ValidationError
-from chatsite.identity import Identity, bearer_token, identity_resolve
-from messaging.control import stop_request
+from chatsite.identity import Identity, bearer_token
 
 AUTH_TIMEOUT_SECONDS = 10
 CLOSE_UNAUTHORIZED = 4401
@@ -47,19 +45,18 @@ class ChatsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._refuse(AuthRequired("Send an auth frame first."))
 
     async def _refuse(self, error: ApiError) -> None:
-        await self._send(protocol.ERROR, protocol.error_payload("auth", error))
+        await self._send(protocol.ERROR, protocol.error_payload(protocol.AUTH, error))
         await self.close(code=CLOSE_UNAUTHORIZED)
 
     async def _authenticate(self, token: str | None, anon_id: str | None) -> None:
-        identity = await database_sync_to_async(identity_resolve)(token=token, anon_id=anon_id)
-        assert identity is not None
+        identity = await socket_identify(token=token, anon_id=anon_id)
         if self.identity is not None and self.identity != identity:
             await self.channel_layer.group_discard(self.identity.group, self.channel_name)
         self.identity = identity
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         await self.channel_layer.group_add(identity.group, self.channel_name)
-        await self._dispatch("usage_info", {})
+        await socket_welcome(identity, self._send)
 
     async def disconnect(self, code: int) -> None:
         if self._auth_timer is not None:
@@ -72,9 +69,9 @@ class ChatsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self._send(protocol.ERROR, protocol.error_payload(None, ValidationError("Frames are {event, data}.")))
             return
         event, data = content["event"], content.get("data")
-        if event == "ping":
+        if event == protocol.PING:
             await self._send(protocol.PONG, {})
-        elif event == "auth":
+        elif event == protocol.AUTH:
             try:
                 data = data if isinstance(data, dict) else {}
                 await self._authenticate(data.get("token") or None, data.get("anon_id") or None)
@@ -83,26 +80,13 @@ class ChatsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         elif self.identity is None:
             await self._send(protocol.ERROR, protocol.error_payload(event, AuthRequired("Send an auth frame first.")))
         else:
-            await self._dispatch(event, data)
+            await socket_event(self.identity, event, data, send=self._send, origin=self.channel_name)
 
     async def decode_json(self, text_data: str) -> Any:
         try:
             return await super().decode_json(text_data)
         except ValueError:
             return None
-
-    async def _dispatch(self, event: str, data: Any) -> None:
-        assert self.identity is not None
-        try:
-            reply = await database_sync_to_async(protocol.protocol_dispatch)(self.identity, event, data)
-        except ApiError as error:
-            await self._send(protocol.ERROR, protocol.error_payload(event, error))
-            return
-        for message_id in reply.stop:
-            await stop_request(message_id)
-        await self._send(reply.event, reply.data)
-        if reply.broadcast:
-            await notify(self.identity, reply.event, reply.data, exclude=self.channel_name)
 
     async def identity_push(self, message: dict[str, Any]) -> None:
         if message.get("exclude") != self.channel_name:

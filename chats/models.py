@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from usage.money import credits_text
+
 
 class Chat(models.Model):
     """A conversation, owned by a user or by an anonymous visitor (exactly one of the two)."""
@@ -117,6 +119,6 @@ class Message(models.Model):
             "version": self.version,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "cost": f"{Decimal(self.cost):.6f}",
+            "cost": credits_text(self.cost),
             "error_code": self.error_code,
         }

@@ -1,7 +1,8 @@
-"""The management protocol, as data: client event name → handler. Both transports dispatch through ``HANDLERS``.
+"""The management protocol, as data: every event name (replies and pushes), the payloads pushed by other
+layers, and the table from client event name to handler that both transports dispatch through.
 
-A handler is synchronous service/selector code (run off the event loop by the adapters). It returns the event
-to send back and, for changes, whether the caller's other sockets must hear of it too.
+A handler is synchronous service/selector code (run off the event loop by chats.sockets). It returns the
+event to send back and, for changes, whether the caller's other sockets must hear of it too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from chatsite.errors import ApiError, ValidationError
 from chatsite.identity import Identity
 from usage.selectors import usage_info
 
-# Server → client events.
+# Server → client events: replies, then pushes (to every socket of the identity).
 CHATS_LIST = "chats_list"
 MESSAGES_LIST = "messages_list"
 USAGE_INFO = "usage_info"
@@ -28,6 +29,8 @@ MESSAGE_CREATED = "message_created"
 ASSISTANT_ERROR = "assistant_error"
 ERROR = "error"
 PONG = "pong"
+PING = "ping"  # client → server on /ws/chats/ (Socket.IO has its own heartbeat)
+AUTH = "auth"  # client → server on /ws/chats/: the credentials a browser cannot put in headers
 
 
 class UnknownEvent(ApiError):
@@ -69,7 +72,7 @@ def get_usage(identity: Identity, data: dict[str, Any]) -> Reply:
 
 def rename_chat(identity: Identity, data: dict[str, Any]) -> Reply:
     chat = chat_rename(identity=identity, chat_id=data.get("chat_id"), title=data.get("title"))
-    return Reply(CHAT_UPDATED, {"chat": chat}, broadcast=True)
+    return Reply(CHAT_UPDATED, chat_pushed(chat), broadcast=True)
 
 
 def delete_chat(identity: Identity, data: dict[str, Any]) -> Reply:
@@ -99,4 +102,15 @@ def protocol_dispatch(identity: Identity, event: str, data: Any) -> Reply:
 
 
 def error_payload(event: str | None, error: ApiError) -> dict[str, Any]:
+    """The ``error`` reply to a client event."""
     return {"event": event, **error.payload()}
+
+
+def chat_pushed(chat: dict[str, Any]) -> dict[str, Any]:
+    """The payload of ``chat_created`` and ``chat_updated``."""
+    return {"chat": chat}
+
+
+def message_pushed(chat_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    """The payload of ``message_created``."""
+    return {"chat_id": chat_id, "message": message}

@@ -1,16 +1,20 @@
-"""Writes to chats. Each function is one transaction and returns what the caller needs to render."""
+"""Writes to chats and messages: every ``Chat`` and ``Message`` row is written here and nowhere else."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from chats.models import Chat, Message
 from chats.selectors import chat_get_for_owner, chat_message_count
-from chatsite.errors import ValidationError
+from chatsite.errors import NotFound, ValidationError
 from chatsite.identity import Identity
 
 TITLE_MAX = 200
@@ -18,6 +22,14 @@ TITLE_MAX = 200
 
 def chat_create(*, identity: Identity, model: str, title: str = "") -> Chat:
     return Chat.objects.create(user_id=identity.user_id, anon_id=identity.anon_id, model=model, title=title)
+
+
+def chat_lock(*, chat_id: UUID) -> Chat:
+    """The chat, locked until the end of the transaction (a chat deleted meanwhile is not found)."""
+    chat = Chat.objects.select_for_update().filter(pk=chat_id).first()
+    if chat is None:
+        raise NotFound("Chat not found.")
+    return chat
 
 
 def chat_rename(*, identity: Identity, chat_id: Any, title: Any) -> dict[str, Any]:
@@ -64,3 +76,78 @@ def chats_claim_for_user(*, anon_id: str, user_id: int) -> int:
     return Chat.objects.filter(anon_id=anon_id, user__isnull=True).update(
         anon_id=None, user_id=user_id, updated_at=timezone.now()
     )
+
+
+def turn_append(*, chat: Chat, content: str, model: str) -> tuple[Message, Message]:
+    """A new turn at the end of the chat: the user's message and its empty ``streaming`` answer. A chat that is
+    already answering is refused by the partial unique index on streaming messages (an ``IntegrityError``)."""
+    last = Message.objects.filter(chat=chat).aggregate(last=Max("position"))["last"]
+    position = 0 if last is None else last + 2 - (last % 2)
+    user = Message.objects.create(chat=chat, role=Message.Role.USER, content=content, position=position, model=model)
+    answer = Message.objects.create(
+        chat=chat,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        position=position + 1,
+        reply_to=user,
+        model=model,
+    )
+    return user, answer
+
+
+def answer_version_append(*, chat: Chat, replaces: Message, model: str) -> Message:
+    """A new, empty ``streaming`` version of an answer; it becomes the turn's current one."""
+    turn = Message.objects.filter(chat=chat, position=replaces.position)
+    version = (turn.aggregate(v=Max("version"))["v"] or 0) + 1
+    turn.update(is_current=False)
+    return Message.objects.create(
+        chat=chat,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        position=replaces.position,
+        version=version,
+        reply_to_id=replaces.reply_to_id,
+        model=model,
+    )
+
+
+def answer_lock(*, message_id: UUID) -> Message | None:
+    """The answer, locked until the end of the transaction, so a chat deleted meanwhile is either gone before
+    the caller settles or waits until it has (``None``: already deleted)."""
+    return Message.objects.select_for_update().filter(pk=message_id).first()
+
+
+@dataclass(frozen=True)
+class AnswerEnd:
+    """How an answer ended: what is stored when its generation finishes."""
+
+    content: str
+    status: str
+    error_code: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: Decimal = Decimal("0")
+    last_event_id: int = 0
+
+
+def answer_finish(*, answer: Message, end: AnswerEnd) -> Message:
+    """Store the end of a streaming answer; one that ended meanwhile (the reaper took it for dead) is kept as
+    stored. Returns the answer as stored, its chat's activity marked."""
+    ended = {**end.__dict__, "finished_at": timezone.now()}
+    if Message.objects.filter(pk=answer.pk, status=Message.Status.STREAMING).update(**ended):
+        for field, value in ended.items():
+            setattr(answer, field, value)
+    else:
+        answer.refresh_from_db()
+    chat_touch(chat_id=answer.chat_id)
+    return answer
+
+
+def answer_fail_lost(*, message_id: str, end_id: int, error_code: str, content: str) -> Message | None:
+    """Fail a streaming answer whose generation died, keeping the text its log holds (if any); ``None`` if it
+    is no longer streaming."""
+    kept = {"content": content} if content else {}
+    failed = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        status=Message.Status.FAILED, error_code=error_code, last_event_id=end_id, finished_at=timezone.now(), **kept
+    )
+    return Message.objects.select_related("chat").get(pk=message_id) if failed else None

@@ -17,8 +17,11 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
+import chats.sio  # noqa: E402, F401  (registers the management protocol's handlers on the Socket.IO server)
 from chats.consumers import ChatsConsumer  # noqa: E402
-from chats.sio import sio  # noqa: E402
+from chatsite.push import sio  # noqa: E402
+from messaging.maintenance import maintenance_start  # noqa: E402
+from messaging.shutdown import shutdown_hook_install  # noqa: E402
 
 
 class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]
@@ -39,15 +42,12 @@ channels_app = ProtocolTypeRouter(
     }
 )
 
-from messaging.control import control_start  # noqa: E402
-from messaging.shutdown import shutdown_hook_install  # noqa: E402
-
 _routes = socketio.ASGIApp(sio, other_asgi_app=channels_app, socketio_path="socket.io")
 
 
 async def application(scope: dict, receive: object, send: object) -> None:
     # Daphne has no lifespan events: the process's maintenance (orphan reaping, owner keys, stop listening)
     # starts with the first connection it serves, and is a no-op on every later one.
-    control_start()
+    maintenance_start()
     shutdown_hook_install()
     await _routes(scope, receive, send)

@@ -1,4 +1,4 @@
-"""Operator endpoints (health, metrics) and the JSON error pages."""
+"""The health endpoint and the JSON error pages."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chatsite.errors import ApiError, NotFound
 from chatsite.redis import redis_client, redis_enabled
-from messaging.streams import Counters, hub
 
 
 def _database_ok() -> bool:
@@ -34,18 +33,6 @@ async def health(request: HttpRequest) -> HttpResponse:
             checks["redis"] = f"error: {type(exc).__name__}"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
-
-
-async def metrics(request: HttpRequest) -> HttpResponse:
-    lines = [
-        "# TYPE chatsite_generations_running gauge",
-        f"chatsite_generations_running {len(hub.running())}",
-        "# TYPE chatsite_stream_events_total counter",
-        f"chatsite_stream_events_total {Counters.stream_events}",
-        "# TYPE chatsite_redis_stream_writes_total counter",
-        f"chatsite_redis_stream_writes_total {Counters.redis_stream_writes}",
-    ]
-    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
 
 
 def not_found(request: HttpRequest, exception: Any = None) -> HttpResponse:

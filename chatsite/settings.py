@@ -45,9 +45,10 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "channels",
     "corsheaders",
+    "usage",
     "chats",
     "messaging",
-    "usage",
+    "accounts",
 ]
 
 MIDDLEWARE = [

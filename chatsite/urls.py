@@ -1,18 +1,21 @@
+"""The composition root's URLs: every app's endpoints (the one place that imports them all)."""
+
 from django.contrib import admin
 from django.urls import path
 
-from chatsite import auth_views
-from chatsite.health import health, metrics
+from accounts import views as accounts
+from chatsite.health import health
+from chatsite.metrics import metrics
 from messaging import views as messaging
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health", health),
     path("metrics", metrics),
-    path("api/v1/auth/register", auth_views.RegisterView.as_view()),
-    path("api/v1/auth/token", auth_views.TokenView.as_view()),
-    path("api/v1/auth/token/refresh", auth_views.TokenRefreshView.as_view()),
-    path("api/v1/auth/me", auth_views.MeView.as_view()),
+    path("api/v1/auth/register", accounts.RegisterView.as_view()),
+    path("api/v1/auth/token", accounts.TokenView.as_view()),
+    path("api/v1/auth/token/refresh", accounts.TokenRefreshView.as_view()),
+    path("api/v1/auth/me", accounts.MeView.as_view()),
     path("api/v1/models", messaging.models),
     path("api/v1/usage", messaging.usage),
     path("api/v1/messages/send", messaging.send),

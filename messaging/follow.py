@@ -1,4 +1,4 @@
-"""Following a message's stream from wherever it is: this process, Redis, or the stored message."""
+"""Following a message's stream from wherever it is: this process, the shared log, or the stored message."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chatsite.redis import redis_enabled
+from messaging.events import Batch
+from messaging.hub import hub
+from messaging.log_reader import follow_redis, redis_log_exists
 from messaging.selectors import stored_replay
-from messaging.streams import Batch, follow_redis, hub, redis_log_exists
 
 POLL_SECONDS = 0.25
 
@@ -24,22 +26,27 @@ async def stream_follow(message_id: str, after: int) -> AsyncIterator[Batch | No
             yield batch
         return
     if redis_enabled() and await redis_log_exists(message_id):
-        async for batch in follow_redis(message_id, after, idle):
-            if batch is not None:
-                after = batch[-1].id
-                yield batch
-                continue
-            # Quiet for a while: if the answer has ended but its log never got the end (a failed write, an
-            # expired log), finish from the database instead of pinging forever.
-            replay = await _stored(message_id, after)
-            if replay is not None:
-                if replay:
-                    yield replay
-                return
-            yield None
+        async for batch in _follow_log(message_id, after, idle):
+            yield batch
         return
     async for batch in _follow_database(message_id, after, idle):
         yield batch
+
+
+async def _follow_log(message_id: str, after: int, idle: float) -> AsyncIterator[Batch | None]:
+    async for batch in follow_redis(message_id, after, idle):
+        if batch is not None:
+            after = batch[-1].id
+            yield batch
+            continue
+        # Quiet for a while: if the answer has ended but its log never got the end (a failed write, an
+        # expired log), finish from the database instead of pinging forever.
+        replay = await _stored(message_id, after)
+        if replay is not None:
+            if replay:
+                yield replay
+            return
+        yield None
 
 
 async def _follow_database(message_id: str, after: int, idle: float) -> AsyncIterator[Batch | None]:

@@ -1,7 +1,7 @@
 """A running generation: a task of its own, detached from the request that started it.
 
-The request that started it (and any later reader) only subscribes to its event log, so a client that goes
-away ends its subscription, never the answer: the answer is still finished, stored and settled.
+The request that started it (and any later reader) only follows its event log, so a client that goes away
+ends its reading, never the answer: the answer is still finished, stored and settled.
 """
 
 from __future__ import annotations
@@ -11,28 +11,33 @@ import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from chats import protocol
 from chats.models import Message
-from chats.push import notify
 from chats.services import chat_set_title
 from chatsite.errors import ApiError, UpstreamStalled, UpstreamTimeout
+from chatsite.push import push
 from messaging import events
-from messaging.control import owners
+from messaging.hub import LocalStream, hub
 from messaging.models import LanguageModel
+from messaging.owners import owners
 from messaging.providers import PROVIDERS, Prompt, Usage
 from messaging.services import (
+    Ending,
     FinishedGeneration,
     GenerationPlan,
     StartedGeneration,
     generation_finish,
+    generation_start,
     title_from_text,
 )
 from messaging.stream_tokens import stream_token_make
-from messaging.streams import LocalStream, hub
+from usage.admission import quota_held
 from usage.services import QuotaHold
 
 log = logging.getLogger(__name__)
@@ -49,14 +54,17 @@ def _db(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
 
 @dataclass
 class Outcome:
+    """What a generation gathers while it reads the upstream."""
+
     parts: list[str] = field(default_factory=list)
     usage: Usage | None = None
     status: str = Message.Status.COMPLETE
     error: ApiError | None = None
 
-    @property
-    def started(self) -> bool:
-        return bool(self.parts)
+    def ending(self, last_event_id: int) -> Ending:
+        error_code = self.error.code if self.error else ""
+        content, started = "".join(self.parts), bool(self.parts)
+        return Ending(content, self.status, error_code, self.usage, started=started, last_event_id=last_event_id)
 
 
 class Generation:
@@ -65,8 +73,11 @@ class Generation:
         self.hold = hold
         self.started = started
         self.stream = stream
-        self.chat_id = str(started.chat_id)
-        self.message_id = str(started.message_id)
+        self.ids = events.answer_ids(str(started.chat_id), str(started.message_id))
+
+    @property
+    def message_id(self) -> str:
+        return self.stream.message_id
 
     async def run(self) -> None:
         try:
@@ -75,7 +86,7 @@ class Generation:
         except Exception:
             log.exception("generation %s crashed", self.message_id)
             if not self.stream.finished:
-                self.stream.emit(events.ASSISTANT_ERROR, self._error_payload(ApiError()), final=True)
+                self.stream.emit(events.ASSISTANT_ERROR, events.error_data(ApiError(), **self.ids), final=True)
         finally:
             await self.stream.flushed()  # readers that arrive later find the whole log in Redis
             hub.close(self.stream)
@@ -88,60 +99,45 @@ class Generation:
         finished = await _db(generation_finish)(
             message_id=self.started.message_id,
             model=self.plan.model,
+            identity=self.plan.identity,
             hold=self.hold,
-            content="".join(outcome.parts),
-            status=outcome.status,
-            error_code=outcome.error.code if outcome.error else "",
-            usage=outcome.usage,
+            ending=outcome.ending(last_event_id=events.last_id_when_ended(self.stream.last_id)),
             prompt_estimate=self.plan.prompt_estimate,
-            started=outcome.started,
-            last_event_id=len(self.stream.events) + 2,  # the two events below end every stream
         )
-        usage = finished.caller_usage
-        self._emit_end(outcome, finished, usage)
+        self._emit_end(outcome, finished)
         identity = self.plan.identity
-        await notify(identity, events.MESSAGE_CREATED, {"chat_id": self.chat_id, "message": finished.message})
-        await notify(identity, events.USAGE_INFO, usage)
+        await push(identity, protocol.MESSAGE_CREATED, protocol.message_pushed(self.ids["chat_id"], finished.message))
+        await push(identity, protocol.USAGE_INFO, finished.caller_usage)
         if self.started.chat_created and outcome.status == Message.Status.COMPLETE:
             await self._name_chat()
 
     def _emit_start(self) -> None:
-        payload = {
-            "chat_id": self.chat_id,
-            "message_id": self.message_id,
-            "model": self.plan.model.name,
-            "stream_token": stream_token_make(self.message_id),
-        }
+        payload = {**self.ids, "model": self.plan.model.name, "stream_token": stream_token_make(self.message_id)}
         if self.started.replaces_id:
             self.stream.emit(events.ASSISTANT_REGENERATING, {**payload, "replaces": str(self.started.replaces_id)})
         else:
             user_message_id = (self.started.user_message or {}).get("id")
             self.stream.emit(events.ASSISTANT_TYPING, {**payload, "user_message_id": user_message_id})
 
-    def _emit_end(self, outcome: Outcome, finished: FinishedGeneration, usage: dict[str, Any]) -> None:
-        """The last two events of every stream: the answer (or the error) and the caller's usage."""
+    def _emit_end(self, outcome: Outcome, finished: FinishedGeneration) -> None:
+        """The last END_EVENTS events of every stream: the answer (or the error) and the caller's usage."""
         if outcome.error is not None:
-            self.stream.emit(events.USAGE_INFO, usage)
-            self.stream.emit(events.ASSISTANT_ERROR, self._error_payload(outcome.error), final=True)
+            self.stream.emit(events.USAGE_INFO, finished.caller_usage)
+            self.stream.emit(events.ASSISTANT_ERROR, events.error_data(outcome.error, **self.ids), final=True)
             return
-        done = events.ASSISTANT_REGENERATED if self.started.replaces_id else events.ASSISTANT_COMPLETE
-        result = {"chat_id": self.chat_id, "message_id": self.message_id}
-        self.stream.emit(done, {**result, "message": finished.message, "usage": finished.usage})
-        self.stream.emit(events.USAGE_INFO, usage, final=True)
+        name = events.end_name(regenerated=self.started.replaces_id is not None)
+        self.stream.emit(name, events.end_data(**self.ids, message=finished.message, usage=finished.usage))
+        self.stream.emit(events.USAGE_INFO, finished.caller_usage, final=True)
 
     async def _announce(self) -> None:
         """Tell the owner's other sockets about the new turn (once per generation, never per token)."""
-        identity, chat = self.plan.identity, self.started.chat
-        await notify(
-            identity, events.CHAT_CREATED if self.started.chat_created else events.CHAT_UPDATED, {"chat": chat}
-        )
-        if self.started.user_message is not None:
-            await notify(
-                identity, events.MESSAGE_CREATED, {"chat_id": self.chat_id, "message": self.started.user_message}
+        identity, started = self.plan.identity, self.started
+        created = protocol.CHAT_CREATED if started.chat_created else protocol.CHAT_UPDATED
+        await push(identity, created, protocol.chat_pushed(started.chat))
+        if started.user_message is not None:
+            await push(
+                identity, protocol.MESSAGE_CREATED, protocol.message_pushed(self.ids["chat_id"], started.user_message)
             )
-
-    def _error_payload(self, error: ApiError) -> dict[str, str]:
-        return {"chat_id": self.chat_id, "message_id": self.message_id, **error.payload()}
 
     async def _generate(self) -> Outcome:
         """Run the upstream until it ends, fails or is stopped; whatever arrived is kept."""
@@ -166,7 +162,6 @@ class Generation:
 
     async def _consume(self, outcome: Outcome) -> None:
         stream, parts = self.stream, outcome.parts
-        base = {"chat_id": self.chat_id, "message_id": self.message_id}
         upstream = PROVIDERS[self.plan.model.provider].stream(self.plan.model, self.plan.prompt)
         loop = asyncio.get_running_loop()
         stall, moved = settings.UPSTREAM_STALL_TIMEOUT, 0.0
@@ -177,7 +172,7 @@ class Generation:
                         outcome.usage = item
                         continue
                     parts.append(item)
-                    stream.emit(events.ASSISTANT_DELTA, {**base, "delta": item})
+                    stream.emit(events.ASSISTANT_DELTA, {**self.ids, "delta": item})
                     # Move the deadline at most every tenth of the stall timeout, not on every token: a stall
                     # is then caught between 0.9 and 1.0 times the timeout, at a fraction of the timer work.
                     now = loop.time()
@@ -196,7 +191,7 @@ class Generation:
             title = await _model_title(self.plan.model, first) or title
         chat = await _db(chat_set_title)(chat_id=self.started.chat_id, title=title)
         if chat is not None:
-            await notify(self.plan.identity, events.CHAT_UPDATED, {"chat": chat})
+            await push(self.plan.identity, protocol.CHAT_UPDATED, protocol.chat_pushed(chat))
 
 
 async def _model_title(model: LanguageModel, first: str) -> str | None:
@@ -226,12 +221,20 @@ def generation_launch(plan: GenerationPlan, hold: QuotaHold, started: StartedGen
     stream = hub.open(str(started.message_id))
     owners.ids.add(stream.message_id)  # at once, so the reaper never takes it for an orphan
     generation = Generation(plan, hold, started, stream)
-
     # A context of its own: the generation must not inherit (and outlive) the request's.
     task = asyncio.create_task(generation.run(), context=contextvars.Context())
     _running.add(task)
     task.add_done_callback(_running.discard)
     return stream
+
+
+async def generation_begin(plan: GenerationPlan, hold: QuotaHold) -> LocalStream:
+    """Write the turn and launch its generation, which from then on owns the hold; if either fails, the hold is
+    given back. Run shielded by the caller: a client that leaves meanwhile must not cut between the rows being
+    written and the generation starting (that would leave an answer ``streaming`` with nobody running it)."""
+    async with quota_held(hold):
+        started = await sync_to_async(generation_start)(plan=plan, hold=hold)
+        return generation_launch(plan, hold, started)
 
 
 async def generations_drain(timeout: float) -> None:

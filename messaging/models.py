@@ -6,6 +6,8 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from usage.money import credits
+
 PER_MILLION = Decimal(1_000_000)
 
 
@@ -49,7 +51,7 @@ class LanguageModel(models.Model):
 
     def cost(self, *, prompt_tokens: int, completion_tokens: int) -> Decimal:
         raw = (prompt_tokens * self.input_price + completion_tokens * self.output_price) / PER_MILLION
-        return raw.quantize(Decimal("0.000001"))
+        return credits(raw)
 
     def to_payload(self) -> dict[str, Any]:
         return {

@@ -1,57 +1,90 @@
-"""Database side of crash recovery: find and fail generations whose process died."""
+"""Crash recovery: end the generations whose process died, and give back what they held.
+
+A generation is taken for dead when its answer has been ``streaming`` longer than ``GENERATION_ORPHAN_SECONDS``
+and no process holds its owner key (with Redis, on two passes in a row: a key can vanish for a moment when Redis
+restarts). Its answer is failed with ``GENERATION_LOST``, keeping the text its log holds, its credit released,
+and its log ended so that readers stop waiting.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
+import logging
+from datetime import datetime, timedelta
 
+from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from chats.models import Message
+from chats.services import answer_fail_lost
 from chatsite.errors import GenerationLost
+from chatsite.redis import redis_enabled
 from messaging import events
-from messaging.streams import StreamEvent
-from usage.models import Reservation
-from usage.services import anon_message_release, reservation_settle
+from messaging.events import StreamEvent
+from messaging.log_reader import log_end_append, orphan_log
+from messaging.owners import owners
+from usage.selectors import reservation_open_for, reservations_orphaned
+from usage.services import QuotaHold, hold_close
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = 500
+
+_suspects: set[str] = set()
 
 
 def reservations_orphaned_release(*, opened_before: datetime) -> int:
     """Release credit held for a send whose process died before it wrote the answer's row."""
-    orphans = Reservation.objects.filter(status="open", message__isnull=True, created_at__lt=opened_before)
-    released = 0
-    for reservation_id in orphans.values_list("pk", flat=True)[:500]:
-        released += reservation_settle(reservation_id=reservation_id, cost=Decimal(0)) == 0
-    return released
+    orphans = reservations_orphaned(opened_before=opened_before)
+    for reservation_id in orphans:
+        hold_close(hold=QuotaHold(reservation_id=reservation_id))
+    return len(orphans)
 
 
 def orphan_candidates(*, started_before: datetime) -> list[str]:
     rows = Message.objects.filter(status=Message.Status.STREAMING, created_at__lt=started_before)
-    return [str(pk) for pk in rows.values_list("pk", flat=True)[:500]]
+    return [str(pk) for pk in rows.values_list("pk", flat=True)[:CANDIDATES]]
 
 
+@transaction.atomic
 def orphan_fail(*, message_id: str, end_id: int, content: str) -> StreamEvent | None:
-    """Mark a dead generation failed, keeping the text its log holds (if any); release its reservation; return
-    its terminal event."""
-    kept = {"content": content} if content else {}
-    with transaction.atomic():
-        failed = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-            status=Message.Status.FAILED,
-            error_code=GenerationLost.code,
-            last_event_id=end_id,
-            finished_at=timezone.now(),
-            **kept,
-        )
-        if not failed:
-            return None
-        for reservation_id in Reservation.objects.filter(message_id=message_id, status="open").values_list(
-            "pk", flat=True
-        ):
-            reservation_settle(reservation_id=reservation_id, cost=Decimal(0))
-        chat_id, anon_id = Message.objects.values_list("chat_id", "chat__anon_id").get(pk=message_id)
-        if anon_id and not content:
-            # Nothing came before the process died: the guest's free message comes back, as for any answer
-            # that fails before its first token. (The per-IP count is not known here and stays.)
-            anon_message_release(anon_id=anon_id, ip=None)
-    data = {"chat_id": str(chat_id), "message_id": message_id, **GenerationLost().payload()}
+    """Fail a dead generation's answer and close its hold; return the terminal event of its stream."""
+    error = GenerationLost()
+    answer = answer_fail_lost(message_id=message_id, end_id=end_id, error_code=error.code, content=content)
+    if answer is None:
+        return None
+    # Nothing came before the process died: a guest's free message comes back, as for any answer that fails
+    # before its first token. (The per-IP count is not known here and stays.)
+    hold = QuotaHold(anon_id=answer.chat.anon_id, reservation_id=reservation_open_for(message_id=message_id))
+    hold_close(hold=hold, give_back=not content)
+    data = events.error_data(error, chat_id=str(answer.chat_id), message_id=message_id)
     return StreamEvent(end_id, events.ASSISTANT_ERROR, data, final=True)
+
+
+async def _confirmed_dead(candidates: list[str]) -> set[str]:
+    alive = await owners.alive(candidates)
+    missing = {message_id for message_id in candidates if message_id not in alive}
+    confirmed = missing & _suspects if redis_enabled() else missing
+    _suspects.clear()
+    _suspects.update(missing)
+    return confirmed
+
+
+async def generations_reap() -> int:
+    """Fail the ``streaming`` messages nobody runs any more; return how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.GENERATION_ORPHAN_SECONDS)
+    await database_sync_to_async(reservations_orphaned_release)(opened_before=cutoff)
+    candidates = await database_sync_to_async(orphan_candidates)(started_before=cutoff)
+    reaped = 0
+    for message_id in sorted(await _confirmed_dead(candidates)):
+        end_id, content = await orphan_log(message_id)
+        terminal = await database_sync_to_async(orphan_fail)(message_id=message_id, end_id=end_id, content=content)
+        if terminal is None:
+            continue
+        reaped += 1
+        if redis_enabled():
+            await log_end_append(message_id, terminal)
+    if reaped:
+        log.warning("marked %d orphaned generation(s) failed", reaped)
+    return reaped

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chats.models import Message
 from chats.selectors import message_versions
-from chatsite.errors import error_for_code
+from chatsite.errors import NotFound, error_for_code
 from messaging import events
-from messaging.streams import StreamEvent
+from messaging.events import Batch, StreamEvent
 
 
-def stored_replay(*, message_id: str, after: int) -> list[StreamEvent] | None:
+def stored_replay(*, message_id: str, after: int) -> Batch | None:
     """A finished message as stream events (the whole text as one delta, then its end); None while streaming.
 
     Used when no event log is left to replay: it expired, or the process that ran it died before writing it.
@@ -19,27 +17,19 @@ def stored_replay(*, message_id: str, after: int) -> list[StreamEvent] | None:
     """
     message = Message.objects.filter(pk=message_id).first()
     if message is None:
-        return [StreamEvent(after + 1, events.ASSISTANT_ERROR, {"code": "NOT_FOUND", "error": "Not found."}, True)]
+        return [StreamEvent(events.next_id(after), events.ASSISTANT_ERROR, events.error_data(NotFound()), True)]
     if message.status == Message.Status.STREAMING:
         return None
     if message.last_event_id and after >= message.last_event_id:
         return []
-    base: dict[str, Any] = {"chat_id": str(message.chat_id), "message_id": str(message.pk)}
-    replay = []
-    end_id = max(message.last_event_id, after + 2)
-    if message.content:
-        replay.append(StreamEvent(end_id - 1, events.ASSISTANT_DELTA, {**base, "delta": message.content, "full": True}))
-    next_id = end_id
+    ids = events.answer_ids(str(message.chat_id), str(message.pk))
+    text_id, end_id = events.replay_ids(message.last_event_id, after)
+    replay = [StreamEvent(text_id, events.ASSISTANT_DELTA, {**ids, "delta": message.content, "full": True})]
+    if not message.content:
+        replay = []
     if message.status == Message.Status.FAILED:
-        error = error_for_code(message.error_code)
-        replay.append(StreamEvent(next_id, events.ASSISTANT_ERROR, {**base, **error.payload()}, True))
-        return replay
-    name = events.ASSISTANT_REGENERATED if message.version > 1 else events.ASSISTANT_COMPLETE
-    usage = {
-        "prompt_tokens": message.prompt_tokens,
-        "completion_tokens": message.completion_tokens,
-        "cost": str(message.cost),
-    }
-    payload = {**base, "message": message.to_payload(versions=message_versions(message)), "usage": usage}
-    replay.append(StreamEvent(next_id, name, payload, True))
-    return replay
+        data = events.error_data(error_for_code(message.error_code), **ids)
+        return [*replay, StreamEvent(end_id, events.ASSISTANT_ERROR, data, True)]
+    payload = message.to_payload(versions=message_versions(message))
+    data = events.end_data(**ids, message=payload, usage=events.stored_usage(payload))
+    return [*replay, StreamEvent(end_id, events.end_name(regenerated=message.version > 1), data, True)]

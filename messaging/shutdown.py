@@ -11,16 +11,14 @@ from typing import Any
 
 from django.conf import settings
 
+from chatsite.lifecycle import drain_begin
+from messaging.generation import generations_drain
+
 log = logging.getLogger(__name__)
 
 
 class _State:
-    draining = False
     installed = False
-
-
-def is_draining() -> bool:
-    return _State.draining
 
 
 def shutdown_hook_install() -> None:
@@ -30,10 +28,8 @@ def shutdown_hook_install() -> None:
     from twisted.internet import defer, reactor
 
     def drain() -> Any:
-        _State.draining = True
+        drain_begin()
         log.warning("shutting down: draining running generations for up to %ss", settings.SHUTDOWN_GRACE_SECONDS)
-        from messaging.generation import generations_drain
-
         # A "before shutdown" trigger that returns a Deferred holds the reactor until it fires.
         return defer.Deferred.fromFuture(asyncio.ensure_future(generations_drain(settings.SHUTDOWN_GRACE_SECONDS)))
 

@@ -1,4 +1,5 @@
-"""The streaming endpoints. Thin: the quota middleware has already planned the generation and held its quota."""
+"""The streaming endpoints, and the catalog and usage reads. Thin: the quota middleware has already planned
+a send or regenerate and held its quota (``usage.admission``)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,19 @@ from django.views.decorators.csrf import csrf_exempt
 from chats.models import Message
 from chats.selectors import message_get_for_owner
 from chatsite.errors import NotFound, ValidationError
-from chatsite.http import allow, json_errors, sse_errors, sse_response
+from chatsite.http import allow, json_errors
 from chatsite.identity import identity_from_request
 from messaging import events
+from messaging.admission import Replay, regenerate_admission, send_admission
 from messaging.catalog import models_for
-from messaging.control import control_start, stop_request
+from messaging.events import Batch, StreamEvent
 from messaging.follow import stream_follow
-from messaging.generation import generation_launch
-from messaging.services import generation_start
+from messaging.generation import generation_begin
+from messaging.maintenance import maintenance_start
+from messaging.responses import sse_errors, sse_response
+from messaging.stops import stop_request
 from messaging.stream_tokens import stream_token_allows
-from messaging.streams import Batch, LocalStream, StreamEvent
-from usage.middleware import PreparedGeneration
+from usage.admission import admission_of, admitted_by
 from usage.selectors import usage_info
 
 TEST_SSE_MAX = 100
@@ -33,24 +36,16 @@ TEST_SSE_INTERVAL = 0.1
 
 
 async def _generate(request: HttpRequest) -> HttpResponseBase:
-    prepared: PreparedGeneration = request.prepared_generation  # type: ignore[attr-defined]
-    control_start()
-    if prepared.replay_message_id is not None:
-        await _release_connection()
-        return sse_response(stream_follow(str(prepared.replay_message_id), 0))
-    # Shielded: a client that leaves now must not cut between the rows being written and the generation
-    # starting (that would leave an answer `streaming` with nobody running it).
-    prepared.starting = asyncio.ensure_future(_start(prepared))
-    stream = await asyncio.shield(prepared.starting)
+    admission = admission_of(request)
+    maintenance_start()
+    if isinstance(admission.subject, Replay):
+        message_id = str(admission.subject.message_id)
+    else:
+        assert admission.hold is not None  # a plan is always admitted with its hold
+        begin = asyncio.ensure_future(generation_begin(admission.subject, admission.hold))
+        message_id = (await asyncio.shield(begin)).message_id
     await _release_connection()
-    return sse_response(stream_follow(stream.message_id, 0))
-
-
-async def _start(prepared: PreparedGeneration) -> LocalStream:
-    assert prepared.plan is not None and prepared.hold is not None
-    started = await sync_to_async(generation_start)(plan=prepared.plan, hold=prepared.hold)
-    prepared.started = True
-    return generation_launch(prepared.plan, prepared.hold, started)
+    return sse_response(stream_follow(message_id, 0))
 
 
 async def _release_connection() -> None:
@@ -58,8 +53,8 @@ async def _release_connection() -> None:
     await sync_to_async(connections.close_all)()
 
 
-send = csrf_exempt(sse_errors(allow("POST")(_generate)))
-regenerate = csrf_exempt(sse_errors(allow("POST")(_generate)))
+send = csrf_exempt(sse_errors(allow("POST")(admitted_by(send_admission)(_generate))))
+regenerate = csrf_exempt(sse_errors(allow("POST")(admitted_by(regenerate_admission)(_generate))))
 
 
 def _last_event_id(request: HttpRequest) -> int:
@@ -91,20 +86,20 @@ async def stream(request: HttpRequest, message_id: Any) -> HttpResponseBase:
     after = _last_event_id(request)
     await sync_to_async(_check_reader)(request, str(message_id))
     await _release_connection()
-    control_start()
-    events = stream_follow(str(message_id), after)
+    maintenance_start()
+    batches = stream_follow(str(message_id), after)
     try:
-        first = await anext(events)
+        first = await anext(batches)
     except StopAsyncIteration:
         # The reader already has the end. 204 is what tells an EventSource to stop reconnecting.
         return HttpResponse(status=204)
-    return sse_response(_prepend(first, events))
+    return sse_response(_prepend(first, batches))
 
 
 async def _prepend(first: Batch | None, rest: AsyncIterator[Batch | None]) -> AsyncIterator[Batch | None]:
     yield first
-    async for event in rest:
-        yield event
+    async for batch in rest:
+        yield batch
 
 
 @csrf_exempt
@@ -122,10 +117,11 @@ async def stop(request: HttpRequest, message_id: Any) -> HttpResponseBase:
 
 
 async def _test_events(count: int) -> AsyncIterator[Batch]:
-    for counter in range(1, count + 1):
-        yield [StreamEvent(counter, events.TEST_MESSAGE, {"counter": counter, "message": f"Test message {counter}"})]
+    for counter in range(events.FIRST_ID, count + 1):
+        data = {"counter": counter, "message": f"Test message {counter}"}
+        yield [StreamEvent(counter, events.TEST_MESSAGE, data)]
         await asyncio.sleep(TEST_SSE_INTERVAL)
-    yield [StreamEvent(count + 1, events.TEST_COMPLETE, {"message": f"Sent {count} test messages"}, True)]
+    yield [StreamEvent(events.next_id(count), events.TEST_COMPLETE, {"message": f"Sent {count} test messages"}, True)]
 
 
 @csrf_exempt

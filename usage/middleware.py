@@ -1,80 +1,55 @@
-"""Quota enforcement for ``send`` and ``regenerate``, before the view runs (as the design asks).
+"""Quota enforcement before the view runs (as the design asks), for views declared with ``admitted_by``.
 
-The middleware resolves the caller, parses and plans the generation, and takes its quota: one free message for
-a guest, or a reservation of the most the answer can cost for a user. A refusal is the pre-stream error
-response and is also pushed to the caller's management sockets. If the view then does not start the
-generation (an error, a chat already answering), the hold is given back.
+The middleware asks the view's admitter what the request needs, takes that quota (one free message for a guest,
+or a reservation of the most the answer can cost for a user) and hands the view an ``Admission``; a refusal is
+the admitter's response and the view never runs. It knows no URL and no view: only what views declare.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from chats.push import notify
-from chatsite.errors import AnonLimitReached, ApiError, InsufficientBalance, ShuttingDown
-from chatsite.http import pre_stream_error
-from chatsite.identity import Identity, identity_from_request
-from messaging.requests import regenerate_request_parse, send_request_parse
-from messaging.services import GenerationPlan, generation_plan, send_replay_of
-from messaging.shutdown import is_draining
-from usage.services import QuotaHold, client_ip, quota_acquire, quota_release
-
-SEND_PATH = "/api/v1/messages/send"
-REGENERATE_PATH = "/api/v1/messages/regenerate"
-QUOTA_ERRORS = (AnonLimitReached, InsufficientBalance)
-
-
-@dataclass
-class PreparedGeneration:
-    """What the view gets: a planned generation with its quota held, or the answer a retried send repeats."""
-
-    plan: GenerationPlan | None = None
-    hold: QuotaHold | None = None
-    replay_message_id: UUID | None = None
-    started: bool = False
-    starting: asyncio.Future[Any] | None = None  # the view's start, which runs to its end even if the client left
-
-
-def _prepare(request: HttpRequest) -> PreparedGeneration:
-    if is_draining():
-        raise ShuttingDown()
-    identity = identity_from_request(request)
-    assert identity is not None
-    if request.path == SEND_PATH:
-        parsed = send_request_parse(request.body, request.headers.get("Idempotency-Key"))
-    else:
-        parsed = regenerate_request_parse(request.body)
-    replay = send_replay_of(identity=identity, request=parsed)
-    if replay is not None:  # a retried send: its first attempt holds the quota and has the answer
-        return PreparedGeneration(replay_message_id=replay)
-    plan = generation_plan(identity=identity, request=parsed)
-    hold = quota_acquire(identity=identity, ip=client_ip(request.META), reserve=plan.reserve)
-    return PreparedGeneration(plan=plan, hold=hold)
-
-
-async def _release_unless_started(prepared: PreparedGeneration) -> None:
-    """Give the quota back if the generation did not start (an error, a chat already answering)."""
-    if prepared.starting is not None:
-        await asyncio.wait([prepared.starting])  # a start under way finishes either way: wait to know
-    if prepared.hold is not None and not prepared.started:
-        await sync_to_async(quota_release)(hold=prepared.hold)
-
+from chatsite.errors import ApiError, ShuttingDown
+from chatsite.identity import Identity
+from chatsite.lifecycle import is_draining
+from usage.admission import Admission, Admitter, admitter_of, hold_release
+from usage.services import client_ip, quota_acquire
 
 _releasing: set[asyncio.Task[None]] = set()
 
 
-def _release_when_prepared(preparing: asyncio.Future[PreparedGeneration]) -> None:
-    if preparing.cancelled() or preparing.exception() is not None:
+class Refused(Exception):
+    def __init__(self, error: ApiError, identity: Identity | None) -> None:
+        self.error, self.identity = error, identity
+
+
+def _admit(admitter: Admitter, request: HttpRequest) -> Admission[Any]:
+    if is_draining():
+        raise Refused(ShuttingDown(), None)
+    try:
+        demand = admitter.demand(request)
+    except ApiError as error:
+        raise Refused(error, None) from None
+    if not demand.holds:
+        return Admission(identity=demand.identity, subject=demand.subject, hold=None)
+    try:
+        hold = quota_acquire(identity=demand.identity, ip=client_ip(request.META), reserve=demand.reserve)
+    except ApiError as error:
+        raise Refused(error, demand.identity) from None
+    return Admission(identity=demand.identity, subject=demand.subject, hold=hold)
+
+
+def _release_if_admitted(admitting: asyncio.Future[Admission[Any]]) -> None:
+    """The client left while its quota was being taken: give it back once it is known."""
+    if admitting.cancelled() or admitting.exception() is not None:
         return
-    task = asyncio.ensure_future(_release_unless_started(preparing.result()))
+    task = asyncio.ensure_future(hold_release(admitting.result().hold))
     _releasing.add(task)
     task.add_done_callback(_releasing.discard)
 
@@ -89,25 +64,22 @@ class QuotaMiddleware:
             markcoroutinefunction(self)
 
     async def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if request.method != "POST" or request.path not in (SEND_PATH, REGENERATE_PATH):
-            return await self.get_response(request)
-        preparing = asyncio.ensure_future(sync_to_async(_prepare)(request))
-        try:
-            prepared = await asyncio.shield(preparing)
-        except ApiError as error:
-            if isinstance(error, QUOTA_ERRORS):
-                await self._push_refusal(request, error)
-            return pre_stream_error(request, error)
-        except asyncio.CancelledError:  # the client left while its quota was being taken: give it back
-            preparing.add_done_callback(_release_when_prepared)
-            raise
-        request.prepared_generation = prepared  # type: ignore[attr-defined]
-        try:
-            return await self.get_response(request)
-        finally:
-            await _release_unless_started(prepared)
+        return await self.get_response(request)
 
-    async def _push_refusal(self, request: HttpRequest, error: ApiError) -> None:
-        identity: Identity | None = await sync_to_async(identity_from_request)(request, required=False)
-        if identity is not None:
-            await notify(identity, "assistant_error", error.payload())
+    async def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
+    ) -> HttpResponseBase | None:
+        """Runs last before the view, which is called without a pause in between: once the admission is on the
+        request, nothing can cancel the request before the view has taken the hold over."""
+        admitter = admitter_of(view)
+        if admitter is None or request.method not in admitter.methods:
+            return None
+        admitting = asyncio.ensure_future(sync_to_async(_admit)(admitter, request))
+        try:
+            request.admission = await asyncio.shield(admitting)  # type: ignore[attr-defined]
+        except Refused as refused:
+            return await admitter.refusal(request, refused.identity, refused.error)
+        except asyncio.CancelledError:
+            admitting.add_done_callback(_release_if_admitted)
+            raise
+        return None

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 
 from chatsite.identity import Identity
-from usage.models import AnonUsage, Balance, LedgerEntry
+from usage.models import AnonUsage, Balance, LedgerEntry, Reservation
+from usage.money import ZERO, credits_text
 
 
 def usage_info(*, identity: Identity) -> dict[str, Any]:
@@ -20,13 +23,13 @@ def usage_info(*, identity: Identity) -> dict[str, Any]:
         return {"anonymous": True, "used": used, "limit": limit, "remaining": max(limit - used, 0)}
     assert identity.user_id is not None
     row = Balance.objects.filter(user_id=identity.user_id).first()
-    balance = row.balance if row else Decimal("0")
-    reserved = row.reserved if row else Decimal("0")
+    balance = row.balance if row else ZERO
+    reserved = row.reserved if row else ZERO
     return {
         "anonymous": False,
-        "balance": str(balance),
-        "reserved": str(reserved),
-        "available": str(balance - reserved),
+        "balance": credits_text(balance),
+        "reserved": credits_text(reserved),
+        "available": credits_text(balance - reserved),
     }
 
 
@@ -45,3 +48,18 @@ def ledger_mismatches() -> list[tuple[int, Decimal, Decimal]]:
             mismatches.append((user_id, balance, total))
     mismatches.extend((user_id, Decimal("0"), total) for user_id, total in sums.items() if total)
     return mismatches
+
+
+def reservation_open_for(*, message_id: Any) -> UUID | None:
+    """The credit still held for an answer, if any."""
+    return (
+        Reservation.objects.filter(message_id=message_id, status=Reservation.Status.OPEN)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def reservations_orphaned(*, opened_before: datetime, limit: int = 500) -> list[UUID]:
+    """Credit held for sends whose process died before it wrote the answer's row."""
+    orphans = Reservation.objects.filter(status=Reservation.Status.OPEN, message__isnull=True)
+    return list(orphans.filter(created_at__lt=opened_before).values_list("pk", flat=True)[:limit])

@@ -16,18 +16,16 @@ from django.utils import timezone
 from chatsite.errors import AnonLimitReached, InsufficientBalance, ValidationError
 from chatsite.identity import Identity
 from usage.models import AnonUsage, Balance, IpUsage, LedgerEntry, Reservation
-
-ZERO = Decimal("0")
-CREDIT_QUANTUM = Decimal("0.000001")
+from usage.money import ZERO, credits
 
 
 @dataclass(frozen=True)
 class QuotaHold:
-    """What one accepted send holds until it ends: an anonymous message, or reserved credit, or nothing."""
+    """What one admitted generation holds until it ends: a guest's free message (counted for ``anon_id`` and,
+    when known, ``ip``), credit reserved for a user, or nothing (a user on a free model)."""
 
-    identity: Identity
+    anon_id: str | None = None
     ip: str | None = None
-    anon_counted: bool = False
     reservation_id: uuid.UUID | None = None
 
 
@@ -91,7 +89,7 @@ def balance_ensure(*, user_id: int) -> None:
 @transaction.atomic
 def balance_reserve(*, user_id: int, amount: Decimal) -> uuid.UUID:
     """Hold ``amount`` of the user's available credit, or refuse with INSUFFICIENT_BALANCE."""
-    amount = amount.quantize(CREDIT_QUANTUM)
+    amount = credits(amount)
     # (No balance row is a balance of 0: the update below then holds nothing and the send is refused.)
     held = Balance.objects.filter(user_id=user_id, balance__gte=F("reserved") + amount).update(
         reserved=F("reserved") + amount
@@ -110,7 +108,7 @@ def reservation_settle(*, reservation_id: uuid.UUID, cost: Decimal, message_id: 
     reservation = Reservation.objects.select_for_update().filter(pk=reservation_id, status="open").first()
     if reservation is None:
         return ZERO
-    charge = min(max(cost, ZERO), reservation.amount).quantize(CREDIT_QUANTUM)
+    charge = credits(min(max(cost, ZERO), reservation.amount))
     Balance.objects.filter(user_id=reservation.user_id).update(
         reserved=F("reserved") - reservation.amount, balance=F("balance") - charge
     )
@@ -134,7 +132,7 @@ def reservation_settle(*, reservation_id: uuid.UUID, cost: Decimal, message_id: 
 @transaction.atomic
 def balance_grant(*, user_id: int, amount: Decimal, note: str = "", kind: str = LedgerEntry.Kind.GRANT) -> LedgerEntry:
     """Add (or, for an adjustment, remove) credit with its ledger entry; a balance never goes below zero."""
-    amount = Decimal(amount).quantize(CREDIT_QUANTUM)
+    amount = credits(amount)
     if kind == LedgerEntry.Kind.GRANT and amount <= 0:
         raise ValidationError("A grant must be a positive amount.")
     balance_ensure(user_id=user_id)
@@ -160,22 +158,35 @@ def anon_usage_claim(*, anon_id: str, user_id: int) -> None:
 
 
 def quota_acquire(*, identity: Identity, ip: str | None, reserve: Decimal) -> QuotaHold:
-    """Admit one generation: count an anonymous message, or reserve the most a user's answer can cost."""
+    """Admit one generation: count a guest's free message, or reserve the most a user's answer can cost."""
     if identity.anon_id is not None:
         anon_message_acquire(anon_id=identity.anon_id, ip=ip)
-        return QuotaHold(identity=identity, ip=ip, anon_counted=True)
+        return QuotaHold(anon_id=identity.anon_id, ip=ip)
     assert identity.user_id is not None
     if reserve <= 0:
-        return QuotaHold(identity=identity, ip=ip)
-    return QuotaHold(identity=identity, ip=ip, reservation_id=balance_reserve(user_id=identity.user_id, amount=reserve))
+        return QuotaHold()
+    return QuotaHold(reservation_id=balance_reserve(user_id=identity.user_id, amount=reserve))
+
+
+def hold_close(*, hold: QuotaHold, cost: Decimal = ZERO, message_id: Any = None, give_back: bool = False) -> Decimal:
+    """End a hold, the one way money and free messages come back: charge ``cost`` against the reservation
+    (capped at what was reserved; zero releases it) and, with ``give_back``, return a guest's free message.
+
+    Returns the cost to record on the answer: what was charged, or for a guest what the answer would have cost
+    (guests are never charged). Closing a reservation twice charges once.
+    """
+    if hold.anon_id is not None:
+        if give_back:
+            anon_message_release(anon_id=hold.anon_id, ip=hold.ip)
+        return cost
+    if hold.reservation_id is None:
+        return ZERO  # a free model for a user: nothing was reserved, nothing is charged
+    return reservation_settle(reservation_id=hold.reservation_id, cost=cost, message_id=message_id)
 
 
 def quota_release(*, hold: QuotaHold) -> None:
     """Undo a hold whose answer never started: nothing charged, the free message given back."""
-    if hold.anon_counted and hold.identity.anon_id:
-        anon_message_release(anon_id=hold.identity.anon_id, ip=hold.ip)
-    if hold.reservation_id:
-        reservation_settle(reservation_id=hold.reservation_id, cost=ZERO)
+    hold_close(hold=hold, give_back=True)
 
 
 def reservation_attach(*, reservation_id: uuid.UUID, message_id: Any) -> None:

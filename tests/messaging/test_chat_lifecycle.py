@@ -13,7 +13,7 @@ from django.test import AsyncClient
 from chats.models import Chat, Message
 from chats.protocol import protocol_dispatch
 from chatsite.identity import Identity
-from messaging.control import stop_request
+from messaging.stops import stop_request
 from tests.sse import read_events
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -59,7 +59,7 @@ async def test_resuming_a_finished_stream_replays_it_from_any_id() -> None:
 
 
 async def test_resuming_after_the_log_expired_replays_the_stored_message(settings: Any) -> None:
-    from messaging.streams import hub
+    from messaging.hub import hub
 
     events = await read_events(await send({"content": "a b c"}))
     message_id = events[0].data["message_id"]
@@ -270,7 +270,7 @@ async def test_the_redis_log_holds_every_event_in_few_writes_and_expires_after_t
     """Any process can replay an answer from its Redis log: every event, in order, deltas coalesced into a few
     writes (Redis must not see a write per token), and the log kept only STREAM_LOG_TTL_SECONDS after the end."""
     from chatsite.redis import redis_client, redis_key
-    from messaging.streams import StreamEvent
+    from messaging.events import StreamEvent
 
     settings.STREAM_LOG_TTL_SECONDS = 120
     await database_sync_to_async(fake_model)(upstream_model="fake:tokens=60:delay_ms=1")

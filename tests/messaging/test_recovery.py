@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from chats.models import Chat, Message
-from messaging.control import generations_reap
+from messaging.recovery import generations_reap
 from usage.models import Balance, Reservation
 from usage.services import balance_reserve, reservation_attach
 
@@ -148,7 +148,7 @@ async def test_an_answer_that_ends_after_the_reaper_failed_it_keeps_the_reapers_
     stored end, nor charge again: it reports what is stored."""
     from chatsite.identity import Identity
     from messaging.models import LanguageModel
-    from messaging.services import generation_finish
+    from messaging.services import Ending, generation_finish
     from usage.services import QuotaHold
 
     settings.GENERATION_ORPHAN_SECONDS = 5
@@ -160,12 +160,10 @@ async def test_an_answer_that_ends_after_the_reaper_failed_it_keeps_the_reapers_
     finished = await database_sync_to_async(generation_finish)(
         message_id=message.pk,
         model=model,
-        hold=QuotaHold(identity=Identity(user_id=user.pk), reservation_id=reservation),
-        content="half and the rest",
-        status="complete",
-        usage=None,
+        identity=Identity(user_id=user.pk),
+        hold=QuotaHold(reservation_id=reservation),
+        ending=Ending(content="half and the rest", status="complete"),
         prompt_estimate=3,
-        started=True,
     )
 
     assert (finished.message["status"], finished.message["content"]) == ("failed", "half")

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.test import AsyncClient
 
 from chats.models import Chat, Message
-from messaging.services import _prompt_messages
+from messaging.prompts import prompt_messages
 from tests.sse import names, read_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -139,7 +139,7 @@ def test_the_prompt_keeps_the_newest_turns_that_fit_the_budget(settings: Any) ->
         for i in range(6)
     ]
 
-    messages, estimate = _prompt_messages(history, "now")
+    messages, estimate = prompt_messages(history, "now")
 
     assert messages[0] == {"role": "system", "content": "Be brief."}
     assert messages[-1] == {"role": "user", "content": "now"}

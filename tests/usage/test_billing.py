@@ -192,7 +192,7 @@ async def test_deleting_a_chat_mid_answer_still_charges_what_was_generated(
 ) -> None:
     from chats.protocol import protocol_dispatch
     from chatsite.identity import Identity
-    from messaging.control import stop_request
+    from messaging.stops import stop_request
 
     await database_sync_to_async(fake_model)(upstream_model="fake:tokens=500:delay_ms=10", **PRICES)
     response = await send(access_token, {"model": "fake", "content": "hello"})

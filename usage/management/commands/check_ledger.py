@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from usage.models import Balance
+from usage.money import credits
 from usage.selectors import ledger_mismatches
-from usage.services import CREDIT_QUANTUM
 
 
 class Command(BaseCommand):
@@ -29,6 +29,6 @@ class Command(BaseCommand):
         for user_id, balance, total in mismatches:
             username = names.get(user_id, f"<user {user_id}>")
             # Quantized because backends differ in how many places a SUM comes back with.
-            balance, total = balance.quantize(CREDIT_QUANTUM), total.quantize(CREDIT_QUANTUM)
+            balance, total = credits(balance), credits(total)
             self.stdout.write(f"{username}: balance {balance}, ledger sum {total}, off by {balance - total}")
         raise CommandError(f"ledger mismatch for {len(mismatches)} user(s)")

@@ -1,4 +1,4 @@
-"""Sign-up and sign-in: the services behind the auth endpoints."""
+"""Sign-up and sign-in: the services behind the auth endpoints, and the guest who becomes a user."""
 
 from __future__ import annotations
 

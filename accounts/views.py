@@ -1,4 +1,4 @@
-"""The auth endpoints: thin DRF views over chatsite.accounts."""
+"""The auth endpoints: thin DRF views over accounts.services."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
-from chatsite.accounts import user_login, user_payload, user_register
+from accounts.services import user_login, user_payload, user_register
 from chatsite.errors import AuthRequired, TokenInvalid
 from chatsite.identity import identity_from_request
 

@@ -1,0 +1,62 @@
+"""How the generation endpoints are admitted by the quota middleware: what a send or regenerate asks of the
+quota (planned and checked before anything is held), and how a refusal is answered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+from chats import protocol
+from chatsite.errors import AnonLimitReached, ApiError, InsufficientBalance
+from chatsite.identity import Identity, identity_from_request
+from chatsite.push import push
+from messaging import events
+from messaging.requests import GenerationRequest, regenerate_request_parse, send_request_parse
+from messaging.responses import pre_stream_error
+from messaging.services import GenerationPlan, generation_plan, send_replay_of
+from usage.admission import Demand
+
+# Refusals the caller's other tabs hear of too (the quota indicator changes there as well).
+ANNOUNCED = (AnonLimitReached, InsufficientBalance)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A retried send: its first attempt holds the quota and has the answer to follow."""
+
+    message_id: UUID
+
+
+Subject = GenerationPlan | Replay
+
+
+class GenerationAdmission:
+    methods: tuple[str, ...] = ("POST",)
+
+    def __init__(self, parse: Callable[[HttpRequest], GenerationRequest]) -> None:
+        self.parse = parse
+
+    def demand(self, request: HttpRequest) -> Demand[Subject]:
+        identity = identity_from_request(request)
+        assert identity is not None
+        parsed = self.parse(request)
+        replay = send_replay_of(identity=identity, request=parsed)
+        if replay is not None:
+            return Demand(identity=identity, subject=Replay(replay), holds=False)
+        plan = generation_plan(identity=identity, request=parsed)
+        return Demand(identity=identity, subject=plan, reserve=plan.reserve)
+
+    async def refusal(self, request: HttpRequest, identity: Identity | None, error: ApiError) -> HttpResponseBase:
+        if identity is not None and isinstance(error, ANNOUNCED):
+            await push(identity, protocol.ASSISTANT_ERROR, events.error_data(error))
+        return pre_stream_error(request, error)
+
+
+send_admission = GenerationAdmission(
+    lambda request: send_request_parse(request.body, request.headers.get("Idempotency-Key"))
+)
+regenerate_admission = GenerationAdmission(lambda request: regenerate_request_parse(request.body))

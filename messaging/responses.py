@@ -1,0 +1,56 @@
+"""Server-Sent Events responses of the streaming endpoints, and their errors before a stream starts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+
+from chatsite.errors import ApiError
+from chatsite.http import rendering_errors
+from chatsite.sse import PING, sse_event
+from messaging import events
+from messaging.events import Batch
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """True when the client asked for JSON and not for an event stream."""
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/event-stream" not in accept
+
+
+def pre_stream_error(request: HttpRequest, error: ApiError) -> HttpResponse:
+    """An error before a stream starts: its status, and a one-event SSE body (or JSON when asked for)."""
+    if wants_json(request):
+        return JsonResponse(error.payload(), status=error.status)
+    body = sse_event(events.ASSISTANT_ERROR, events.error_data(error), event_id=events.FIRST_ID)
+    response = HttpResponse(body, status=error.status, content_type="text/event-stream")
+    for name, value in SSE_HEADERS.items():
+        response[name] = value
+    return response
+
+
+# An ``ApiError`` raised by a streaming view becomes the pre-stream error.
+sse_errors = rendering_errors(pre_stream_error)
+
+
+async def _encode(source: AsyncIterator[Batch | None]) -> AsyncIterator[bytes]:
+    """One chunk per batch of whole events: a reader that keeps up gets one event a chunk, and one that fell
+    behind catches up in fewer, larger writes. No event is ever split across chunks."""
+    retry = settings.SSE_RETRY_MS
+    async for batch in source:
+        if batch is None:
+            yield PING
+        else:
+            yield b"".join(sse_event(e.name, e.data, event_id=e.id, retry_ms=retry) for e in batch)
+
+
+def sse_response(source: AsyncIterator[Batch | None], status: int = 200) -> StreamingHttpResponse:
+    """Stream batches of events (``None`` items become ``: ping`` comments)."""
+    response = StreamingHttpResponse(_encode(source), status=status, content_type="text/event-stream")
+    for name, value in SSE_HEADERS.items():
+        response[name] = value
+    return response

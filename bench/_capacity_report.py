@@ -1,0 +1,121 @@
+"""The printed summary of a ``capacity.py`` run (the JSON result has everything; this is what a reader needs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SEND_KINDS = (
+    ("continue", "continuing a chat"),
+    ("new_chat", "a new chat of a known guest (its title asked for)"),
+    ("first_send", "a new guest's first send (new chat, title)"),
+)
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _top(by_command: dict[str, float], most: int = 5) -> str:
+    ranked = sorted(by_command.items(), key=lambda item: -item[1])[:most]
+    return ", ".join(f"{name} {calls:g}" for name, calls in ranked)
+
+
+def send_rows(sends: dict[str, Any]) -> list[str]:
+    rows = []
+    for key, what in SEND_KINDS:
+        phase = sends[key]
+        pg = phase.get("postgres_per_send")
+        database = (
+            f"{pg['statements']:g} statements ({pg['transaction_control']:g} of them BEGIN/COMMIT/…), "
+            f"{pg['round_trips']:g} round trips, {pg['connections']:g} connections"
+            if pg
+            else "not measured (SQLite: see bench/send_cost.py)"
+        )
+        redis = (
+            f"{phase['redis_commands_per_send']:g} ({_top(phase['redis_per_send_by_command'])})"
+            if "redis_commands_per_send" in phase
+            else "no Redis"
+        )
+        rows += [
+            f"| CPU per send, {what} | **{phase['worker_cpu_ms_per_send']:.1f} ms** "
+            f"({phase['sends']} sends, {phase['sends_per_s']:g}/s, {phase['errors']} errors) |",
+            f"| database per send, {what} | {database} |",
+            f"| Redis commands per send, {what} | {redis} |",
+        ]
+    return rows
+
+
+def token_rows(tokens: dict[str, Any]) -> list[str]:
+    rows = [
+        f"| CPU per streamed token | **{_num(tokens['worker_cpu_us_per_token'])} µs** "
+        f"({tokens['streams']} streams, {tokens['tokens']} tokens in {tokens['streaming_s']} s; "
+        f"{tokens['cost']['workers_cpu_s']:.2f} s of worker CPU less {tokens['streams']} sends at "
+        f"{tokens['send_cost_ms_subtracted']} ms) |"
+    ]
+    if "redis_commands_per_answer" in tokens:
+        rows.append(
+            f"| Redis commands per streamed answer | {tokens['redis_commands_per_answer']:g} "
+            f"({tokens['redis_commands_per_second_per_stream']:g} per second of stream; "
+            f"{_top(tokens['redis_per_answer_by_command'])}) |"
+        )
+    return rows
+
+
+def burst_rows(burst: dict[str, Any]) -> list[str]:
+    d, s, a = burst["direct"], burst["server"], burst["added"]
+    n = burst["streams"]
+    return [
+        f"| burst of {n}: first token p50 / p99 | **{_num(s['first_token_ms']['p50'], 0)} / "
+        f"{_num(s['first_token_ms']['p99'], 0)} ms** (direct: {_num(d['first_token_ms']['p99'], 0)} ms p99) |",
+        f"| burst of {n}: added token latency p50 / p99 | **{a['p50_ms']:.2f} / {a['p99_ms']:.2f} ms** "
+        f"(through the server {s['p99_ms']:.2f}, direct {d['p99_ms']:.2f} ms p99; "
+        f"{s['tokens']} tokens, {s['errors'] + d['errors']} errors) |",
+    ]
+
+
+def capacity_rows(capacity: dict[str, Any]) -> list[str]:
+    bound = capacity["bound_p99_added_ms"]
+    rows = [
+        "",
+        f"Concurrent-stream capacity of one worker (added p99 ≤ {bound:g} ms): "
+        f"**{capacity['streams_held']} streams** ({capacity['search_ended']})",
+        "",
+        "| streams | added p50 | added p99 | first token p50 | first token p99 | worker CPU | fake | client "
+        "| redis | errors |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for step in capacity["steps"]:
+        rows.append(
+            f"| {step['streams']} | {step['added_p50_ms']:.2f} ms | {step['added_p99_ms']:.2f} ms "
+            f"| {_num(step['first_token_p50_ms'], 0)} ms | {_num(step['first_token_p99_ms'], 0)} ms "
+            f"| {step['worker_cpu_pct']:.0f}% | {step['upstream_cpu_pct']:.0f}% | {step['client_cpu_pct']:.0f}% "
+            f"| {_num(step['redis_cpu_pct'], 0)}% | {step['errors']} |"
+        )
+    return rows
+
+
+def report(result: dict[str, Any]) -> None:
+    rows = [f"| {result['layout']}, {result['workers']} worker(s) | |", "|---|---|"]
+    if "sends" in result:
+        rows += send_rows(result["sends"])
+    if "tokens" in result:
+        rows += token_rows(result["tokens"])
+    if "burst" in result:
+        rows += burst_rows(result["burst"])
+    if "capacity" in result:
+        rows += capacity_rows(result["capacity"])
+    print()
+    print("\n".join(rows))
+    print()
+    box, code = result["machine"], result["code"]
+    print(f"phase seconds: {result['phase_seconds']}; idle workers: {result['idle_workers_cpu_per_s']} CPU s/s")
+    print(
+        f"machine: {box['nproc']} CPUs, 1-minute load average {box['loadavg_1m_before']:.2f} before, "
+        f"{box['loadavg_1m_after']:.2f} after; code: {code['commit']}"
+        + (
+            f" with uncommitted changes in {', '.join(code['uncommitted_changes'])}"
+            if code["uncommitted_changes"]
+            else ""
+        )
+    )
+    print(f"errors (failed streams, all phases): {result['errors']}")

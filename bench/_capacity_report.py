@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SEND_KINDS = (
-    ("continue", "continuing a chat"),
-    ("new_chat", "a new chat of a known guest (its title asked for)"),
-    ("first_send", "a new guest's first send (new chat, title)"),
-)
+SEND_KINDS = (("continue", "continuing a chat"), ("new_chat", "a new chat"), ("first_send", "a new guest's first"))
 
 
 def _num(value: Any, digits: int = 1) -> str:
@@ -20,28 +16,45 @@ def _top(by_command: dict[str, float], most: int = 5) -> str:
     return ", ".join(f"{name} {calls:g}" for name, calls in ranked)
 
 
+def _send_row(what: str, phases: list[dict[str, Any]], cell: Any) -> str:
+    return f"| {what} | " + " | ".join(cell(phase) for phase in phases) + " |"
+
+
+def _postgres(phase: dict[str, Any], key: str) -> str:
+    pg = phase.get("postgres_per_send")
+    return f"{pg[key]:g}" if pg else "n/a"
+
+
 def send_rows(sends: dict[str, Any]) -> list[str]:
+    phases = [sends[key] for key, _ in SEND_KINDS]
+    rows = [
+        "| per send | " + " | ".join(what for _, what in SEND_KINDS) + " |",
+        "|---|---:|---:|---:|",
+        _send_row("**server CPU**", phases, lambda p: f"**{p['worker_cpu_ms_per_send']:.1f} ms**"),
+        _send_row("PostgreSQL statements", phases, lambda p: _postgres(p, "statements")),
+        _send_row("of them BEGIN/COMMIT/SAVEPOINT…", phases, lambda p: _postgres(p, "transaction_control")),
+        _send_row("PostgreSQL round trips", phases, lambda p: _postgres(p, "round_trips")),
+        _send_row("PostgreSQL connections opened", phases, lambda p: _postgres(p, "connections")),
+        _send_row("Redis commands", phases, lambda p: f"{p.get('redis_commands_per_send', 'n/a')}"),
+        _send_row(
+            f"request to end of stream, p50 / p99 ({sends['concurrency']} at a time)",
+            phases,
+            lambda p: f"{p['send_ms']['p50']:.0f} / {p['send_ms']['p99']:.0f} ms",
+        ),
+        _send_row("sends, sends/s, errors", phases, lambda p: f"{p['sends']}, {p['sends_per_s']:g}/s, {p['errors']}"),
+    ]
+    if "redis_per_send_by_command" in phases[0]:
+        rows.append(f"\nRedis commands of a send continuing a chat: {_top(phases[0]['redis_per_send_by_command'], 8)}")
+    return [*rows, ""]
+
+
+def statement_rows(sends: dict[str, Any]) -> list[str]:
+    """What the database is asked for a send, by the start of each statement's text (``--show-statements``)."""
     rows = []
-    for key, what in SEND_KINDS:
-        phase = sends[key]
-        pg = phase.get("postgres_per_send")
-        database = (
-            f"{pg['statements']:g} statements ({pg['transaction_control']:g} of them BEGIN/COMMIT/…), "
-            f"{pg['round_trips']:g} round trips, {pg['connections']:g} connections"
-            if pg
-            else "not measured (SQLite: see bench/send_cost.py)"
-        )
-        redis = (
-            f"{phase['redis_commands_per_send']:g} ({_top(phase['redis_per_send_by_command'])})"
-            if "redis_commands_per_send" in phase
-            else "no Redis"
-        )
-        rows += [
-            f"| CPU per send, {what} | **{phase['worker_cpu_ms_per_send']:.1f} ms** "
-            f"({phase['sends']} sends, {phase['sends_per_s']:g}/s, {phase['errors']} errors) |",
-            f"| database per send, {what} | {database} |",
-            f"| Redis commands per send, {what} | {redis} |",
-        ]
+    for key, what in SEND_KINDS[:2]:
+        texts = sends[key].get("statements_per_send")
+        if texts:
+            rows += [f"statements per send, {what}:", *(f"  {n:5.2f}  {text}" for text, n in texts.items()), ""]
     return rows
 
 
@@ -94,10 +107,12 @@ def capacity_rows(capacity: dict[str, Any]) -> list[str]:
     return rows
 
 
-def report(result: dict[str, Any]) -> None:
-    rows = [f"| {result['layout']}, {result['workers']} worker(s) | |", "|---|---|"]
+def report(result: dict[str, Any], statements: bool = False) -> None:
+    rows = [f"{result['layout']}, {result['workers']} worker(s)", ""]
     if "sends" in result:
-        rows += send_rows(result["sends"])
+        rows += send_rows(result["sends"]) + (statement_rows(result["sends"]) if statements else [])
+    if "tokens" in result or "burst" in result:
+        rows += ["| per token, per answer, per burst | |", "|---|---|"]
     if "tokens" in result:
         rows += token_rows(result["tokens"])
     if "burst" in result:

@@ -21,7 +21,7 @@ OWN_COMMANDS = {"info"}  # the benchmark's own reads of the counters
 class Snapshot:
     at: float
     cpu: dict[str, float]
-    postgres: dict[str, int] | None
+    postgres: dict[str, Any] | None
     redis: Counter[str] | None
 
 
@@ -34,6 +34,7 @@ class Cost:
     workers_cpu_s: float  # all workers together, less what they spend idle in as long
     postgres: dict[str, int] | None
     redis: Counter[str] | None = field(default=None)
+    statements: Counter[str] | None = field(default=None)  # by the start of their SQL
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,10 @@ class Cost:
             "redis_commands": sum(self.redis.values()) if self.redis is not None else None,
             "redis_by_command": dict(self.redis.most_common()) if self.redis is not None else None,
         }
+
+
+def _messages(snapshot: Snapshot) -> int:
+    return snapshot.postgres["messages"] if snapshot.postgres is not None else 0
 
 
 class Meter:
@@ -86,15 +91,17 @@ class Meter:
         wall = after.at - before.at
         cpu = {name: after.cpu[name] - before.cpu.get(name, 0.0) for name in after.cpu}
         workers = sum(cpu[worker.name] for worker in self.workers) - self.idle_cpu_per_s * wall
-        postgres = None
+        postgres, statements = None, None
         if before.postgres is not None and after.postgres is not None:
-            postgres = {key: after.postgres[key] - before.postgres[key] for key in after.postgres}
+            numbers = [key for key in after.postgres if key != "texts"]
+            postgres = {key: after.postgres[key] - before.postgres[key] for key in numbers}
+            statements = after.postgres["texts"] - before.postgres["texts"]
         redis = None
         if before.redis is not None and after.redis is not None:
             redis = after.redis.copy()
             redis.subtract(before.redis)
             redis = Counter({command: calls for command, calls in redis.items() if calls})
-        return Cost(wall, cpu, max(workers, 0.0), postgres, redis)
+        return Cost(wall, cpu, max(workers, 0.0), postgres, redis, statements)
 
     async def measure_idle(self, seconds: float = 2.0) -> float:
         """What the workers spend doing nothing (timers, maintenance), CPU seconds per second, all together."""
@@ -114,7 +121,7 @@ class Meter:
             await asyncio.sleep(quiet_s)
             after = await self.snapshot()
             busy = sum(after.cpu[w.name] - before.cpu[w.name] for w in self.workers) > TICK_S
-            talking = before.postgres is not None and after.postgres != before.postgres
+            talking = _messages(before) != _messages(after)
             if not busy and not talking:
                 break
         return time.monotonic() - start

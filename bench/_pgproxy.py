@@ -13,20 +13,25 @@ copies both directions through unchanged. What it counts:
 
 A simple Query whose text starts with BEGIN, COMMIT, ROLLBACK, SAVEPOINT or RELEASE is also counted as
 transaction control, so that "statements other than transaction control" can be set beside what Django's
-execute wrapper counts (``bench/send_cost.py``), which sees none of those on PostgreSQL.
+execute wrapper counts (``bench/send_cost.py``), which sees none of those on PostgreSQL. The start of the text
+of every Query and every Parse is counted too, to show which statements a send makes (a statement prepared
+once and executed again on the same connection is Bound and Executed without a new Parse, so it shows once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 SSL_REQUEST, GSSENC_REQUEST = 80877103, 80877104
-TRANSACTION_CONTROL = (b"BEGIN", b"COMMIT", b"ROLLBACK", b"SAVEPOINT", b"RELEASE", b"START TRANSACTION", b"END")
-PEEK = 24  # bytes of a Query's text enough to tell transaction control
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "START TRANSACTION", "END")
+TEXT = 160  # bytes of a statement's text kept to tell statements apart
+LITERALS = re.compile(r"'(?:[^']|'')*(?:'|$)|(?<![\w$])\d+(?:\.\d+)?\b")  # inlined values (client-side binding)
 
 
 @dataclass
@@ -34,6 +39,7 @@ class Counts:
     connections: int = 0
     messages: Counter[str] = field(default_factory=Counter)  # by message type
     transaction_control: int = 0
+    texts: Counter[str] = field(default_factory=Counter)  # the start of each Query's or Parse's SQL
 
     @property
     def statements(self) -> int:
@@ -43,8 +49,9 @@ class Counts:
     def round_trips(self) -> int:
         return self.messages["Q"] + self.messages["S"]
 
-    def snapshot(self) -> dict[str, int]:
+    def snapshot(self) -> dict[str, Any]:
         return {
+            "texts": self.texts.copy(),
             "connections": self.connections,
             "statements": self.statements,
             "round_trips": self.round_trips,
@@ -83,13 +90,20 @@ class FrontendParser:
         if len(self.buffer) < 5:
             return False
         kind, total = chr(self.buffer[0]), 1 + int.from_bytes(self.buffer[1:5], "big")
-        if kind == "Q":
-            if len(self.buffer) < min(total, 5 + PEEK):
+        if kind in "QP":
+            if len(self.buffer) < min(total, 5 + TEXT):
                 return False
-            if bytes(self.buffer[5 : 5 + PEEK]).lstrip().upper().startswith(TRANSACTION_CONTROL):
-                self.counts.transaction_control += 1
+            self._text(kind, bytes(self.buffer[5 : min(total, 5 + TEXT)]))
         self.counts.messages[kind] += 1
         return self._consume(total)
+
+    def _text(self, kind: str, body: bytes) -> None:
+        if kind == "P":
+            body = body.partition(b"\0")[2]  # after the prepared statement's name
+        text = LITERALS.sub("?", " ".join(body.partition(b"\0")[0].decode(errors="replace").split()))
+        if kind == "Q" and text.upper().startswith(TRANSACTION_CONTROL):
+            self.counts.transaction_control += 1
+        self.counts.texts[text] += 1
 
     def _consume(self, total: int) -> bool:
         if len(self.buffer) >= total:

@@ -31,6 +31,7 @@ class Latencies:
 
     name: str
     latencies_ns: list[int] = field(default_factory=list)
+    arrivals_ns: list[int] = field(default_factory=list)  # when each token arrived (time.time_ns())
     first_token_ms: list[float] = field(default_factory=list)  # from each request to its first token
     streams_ok: int = 0
     errors: list[str] = field(default_factory=list)
@@ -47,7 +48,19 @@ class Latencies:
         }
         out.update(tokens=len(self.latencies_ns), streams_ok=self.streams_ok, errors=len(self.errors))
         out["error_samples"] = self.errors[:5]
+        out["p99_ms_by_second"] = self.by_second()
         return out
+
+    def by_second(self) -> list[float]:
+        """p99 latency (ms) of the tokens that arrived in each second of the phase: a tail made by arrivals
+        shows early, one made by answers ending together late, a steady overload in every second."""
+        if not self.arrivals_ns:
+            return []
+        first = min(self.arrivals_ns)
+        groups: dict[int, list[int]] = {}
+        for arrived, latency in zip(self.arrivals_ns, self.latencies_ns, strict=True):
+            groups.setdefault((arrived - first) // 1_000_000_000, []).append(latency)
+        return [round(percentile(sorted(groups[second]), 99), 1) for second in sorted(groups)]
 
 
 def added(server: dict[str, Any], direct: dict[str, Any]) -> dict[str, float]:
@@ -84,6 +97,7 @@ async def _read(
                     if not reading.tokens:
                         sink.first_token_ms.append((arrived - sent_ns) / 1e6)
                     sink.latencies_ns.append(arrived - int(stamp))
+                    sink.arrivals_ns.append(arrived)
                     reading.tokens += 1
         if reading.chat_id is None and (found := CHAT_ID.search(data)):
             reading.chat_id = found.group(1).decode()

@@ -35,7 +35,17 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from _capacity_report import report
-from _common import RESULTS, ROOT, Deadline, Processes, Profiler, code_version, machine, terminate_on_sigterm
+from _common import (
+    RESULTS,
+    ROOT,
+    Deadline,
+    Processes,
+    Profiler,
+    code_version,
+    machine,
+    percentile,
+    terminate_on_sigterm,
+)
 from _meter import Cost, Meter
 from _pgproxy import PgProxy
 from _stack import Layout, Stack, Worker, through_proxy
@@ -114,17 +124,21 @@ async def prime(run: Run, guests: list[str], route: Callable[[int], str], errors
 # ---------------------------------------------------------------------------------------------------------
 
 
-def per_send(cost: Cost, sends: int, errors: list[str]) -> dict[str, Any]:
+def per_send(cost: Cost, sends: int, errors: list[str], walls: list[float], settle: float) -> dict[str, Any]:
+    walls_ns = sorted(int(wall * 1e9) for wall in walls)
     out: dict[str, Any] = {
         "sends": sends,
         "errors": len(errors),
         "error_samples": errors[:5],
         "worker_cpu_ms_per_send": round(cost.workers_cpu_s / sends * 1000, 2),
         "sends_per_s": round(sends / cost.wall_s, 1),
+        "send_ms": {"p50": round(percentile(walls_ns, 50), 1), "p99": round(percentile(walls_ns, 99), 1)},
+        "settle_s": round(settle, 2),
         "cost": cost.as_dict(),
     }
-    if cost.postgres is not None:
+    if cost.postgres is not None and cost.statements is not None:
         out["postgres_per_send"] = {key: round(value / sends, 2) for key, value in cost.postgres.items()}
+        out["statements_per_send"] = {text: round(n / sends, 2) for text, n in cost.statements.most_common(60)}
     if cost.redis is not None:
         out["redis_commands_per_send"] = round(sum(cost.redis.values()) / sends, 2)
         out["redis_per_send_by_command"] = {name: round(calls / sends, 2) for name, calls in cost.redis.most_common()}
@@ -135,15 +149,21 @@ async def send_phase(run: Run, guests: list[str], chats: list[str | None]) -> tu
     """``len(guests)`` short sends, ``--concurrency`` at a time, and what the server spent on them, the work
     after each stream's end (settlement, a new chat's title) included."""
     errors: list[str] = []
-    jobs = [
-        partial(send, run.session, run.route(i), guest, body(SHORT, chat), errors)
-        for i, (guest, chat) in enumerate(zip(guests, chats, strict=True))
-    ]
+    walls: list[float] = []
+
+    async def one(index: int, guest: str, chat: str | None) -> str | None:
+        start = time.monotonic()
+        try:
+            return await send(run.session, run.route(index), guest, body(SHORT, chat), errors)
+        finally:
+            walls.append(time.monotonic() - start)
+
+    jobs = [partial(one, i, guest, chat) for i, (guest, chat) in enumerate(zip(guests, chats, strict=True))]
     before = await run.meter.snapshot()
     results = await bounded_gather(run.args.concurrency, jobs)
-    await run.meter.settle()
+    settle = await run.meter.settle()
     cost = run.meter.cost(before, await run.meter.snapshot())
-    return per_send(cost, len(guests), errors), results
+    return per_send(cost, len(guests), errors, walls, settle), results
 
 
 async def send_phases(run: Run) -> dict[str, Any]:
@@ -426,6 +446,7 @@ def parse_args() -> argparse.Namespace:
     add("--label", default="", help="a name for this run in the results file (bench/summarize.py LABEL)")
     add("--profile", default="", help="sample worker 1 with py-spy during the token phase into this file")
     add("--profile-args", default="", help="more py-spy record options, e.g. '--gil'")
+    add("--show-statements", action="store_true", help="print the statements of a send (always in the JSON)")
     add("--keep", action="store_true", help="keep the scratch directory (logs, SQLite file)")
     args = parser.parse_args()
     args.phases = [phase for phase in args.phases.split(",") if phase]
@@ -467,7 +488,7 @@ def main() -> int:
             **measured,
         }
         result["errors"] = errors_in(result)
-        report(result)
+        report(result, statements=args.show_statements)
         print(f"results: {save(args, result).relative_to(ROOT)}")
         return 1 if result["errors"] else 0
     finally:

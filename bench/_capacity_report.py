@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 SEND_KINDS = (("continue", "continuing a chat"), ("new_chat", "a new chat"), ("first_send", "a new guest's first"))
@@ -16,7 +17,7 @@ def _top(by_command: dict[str, float], most: int = 5) -> str:
     return ", ".join(f"{name} {calls:g}" for name, calls in ranked)
 
 
-def _send_row(what: str, phases: list[dict[str, Any]], cell: Any) -> str:
+def _send_row(what: str, phases: list[dict[str, Any]], cell: Callable[[dict[str, Any]], str]) -> str:
     return f"| {what} | " + " | ".join(cell(phase) for phase in phases) + " |"
 
 
@@ -59,11 +60,13 @@ def statement_rows(sends: dict[str, Any]) -> list[str]:
 
 
 def token_rows(tokens: dict[str, Any]) -> list[str]:
+    nominal = tokens.get("tokens_per_s_nominal")
     rows = [
         f"| CPU per streamed token | **{_num(tokens['worker_cpu_us_per_token'])} µs** "
-        f"({tokens['streams']} streams, {tokens['tokens']} tokens in {tokens['streaming_s']} s; "
+        f"({tokens['streams']} streams, {tokens['tokens']} tokens in {tokens['streaming_s']} s: "
+        f"{tokens['tokens_per_s']:g} tokens/s" + (f" of a nominal {nominal}" if nominal else "") + "; "
         f"{tokens['cost']['workers_cpu_s']:.2f} s of worker CPU less {tokens['streams']} sends at "
-        f"{tokens['send_cost_ms_subtracted']} ms) |"
+        f"{tokens['send_cost_ms_subtracted']} ms; {tokens['tokens_per_delta']} tokens per delta event) |"
     ]
     if "redis_commands_per_answer" in tokens:
         rows.append(
@@ -93,15 +96,17 @@ def capacity_rows(capacity: dict[str, Any]) -> list[str]:
         f"Concurrent-stream capacity of one worker (added p99 ≤ {bound:g} ms): "
         f"**{capacity['streams_held']} streams** ({capacity['search_ended']})",
         "",
-        "| streams | added p50 | added p99 | first token p50 | first token p99 | worker CPU | fake | client "
-        "| redis | errors |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| streams | added p50 | added p99 | (direct p99) | first token p50 | first token p99 | worker CPU "
+        "| CPU per token | fake | client | redis | errors |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for step in capacity["steps"]:
         rows.append(
             f"| {step['streams']} | {step['added_p50_ms']:.2f} ms | {step['added_p99_ms']:.2f} ms "
+            f"| {step['direct']['p99_ms']:.2f} ms "
             f"| {_num(step['first_token_p50_ms'], 0)} ms | {_num(step['first_token_p99_ms'], 0)} ms "
-            f"| {step['worker_cpu_pct']:.0f}% | {step['upstream_cpu_pct']:.0f}% | {step['client_cpu_pct']:.0f}% "
+            f"| {step['worker_cpu_pct']:.0f}% | {_num(step.get('worker_cpu_us_per_token'), 0)} µs "
+            f"| {step['upstream_cpu_pct']:.0f}% | {step['client_cpu_pct']:.0f}% "
             f"| {_num(step['redis_cpu_pct'], 0)}% | {step['errors']} |"
         )
     return rows

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,31 @@ def percentile(sorted_values: list[int], p: float) -> float:
         return float("nan")
     rank = max(1, min(len(sorted_values), -(-len(sorted_values) * p // 100)))
     return sorted_values[int(rank) - 1] / 1e6
+
+
+def p99_by_second(arrivals_ns: list[int], latencies_ns: list[int]) -> list[float]:
+    """p99 latency (ms) of the tokens that arrived in each second of a phase: a tail made by sends arriving
+    together shows in the first seconds, one made by answers ending together late, a steady overload in every
+    second."""
+    if not arrivals_ns:
+        return []
+    first = min(arrivals_ns)
+    groups: dict[int, list[int]] = {}
+    for arrived, latency in zip(arrivals_ns, latencies_ns, strict=True):
+        groups.setdefault((arrived - first) // 1_000_000_000, []).append(latency)
+    return [round(percentile(sorted(groups[second]), 99), 2) for second in sorted(groups)]
+
+
+def result_header(args: Any, load_before: float, code: dict[str, Any]) -> dict[str, Any]:
+    """What every result file starts with: the run's label, time, command, arguments, code and machine."""
+    return {
+        "label": args.label,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "args": {k: v for k, v in vars(args).items() if k != "keep"},
+        "code": code,
+        "machine": {**machine(), "loadavg_1m_before": load_before, "loadavg_1m_after": os.getloadavg()[0]},
+    }
 
 
 def code_version() -> dict[str, Any]:

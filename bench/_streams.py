@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from _common import percentile
+from _common import p99_by_second, percentile
 
 DIRECT_STAMP = re.compile(rb'"content": ?" ?(\d+)"')  # one token per chunk of the fake's own stream
 SERVER_STAMPS = re.compile(rb'"delta": ?"([\d ]+)"')  # the delta of assistant_delta: one or more stamps
@@ -33,6 +33,7 @@ class Latencies:
     latencies_ns: list[int] = field(default_factory=list)
     arrivals_ns: list[int] = field(default_factory=list)  # when each token arrived (time.time_ns())
     first_token_ms: list[float] = field(default_factory=list)  # from each request to its first token
+    deltas: int = 0  # events (or chunks) that carried the tokens: fewer than the tokens when coalesced
     streams_ok: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -46,21 +47,11 @@ class Latencies:
             "p99": round(percentile(first, 99), 1) if first else None,
             "max": round(first[-1] / 1e6, 1) if first else None,
         }
-        out.update(tokens=len(self.latencies_ns), streams_ok=self.streams_ok, errors=len(self.errors))
+        out.update(tokens=len(self.latencies_ns), deltas=self.deltas, streams_ok=self.streams_ok)
+        out["errors"] = len(self.errors)
         out["error_samples"] = self.errors[:5]
-        out["p99_ms_by_second"] = self.by_second()
+        out["p99_ms_by_second"] = p99_by_second(self.arrivals_ns, self.latencies_ns)
         return out
-
-    def by_second(self) -> list[float]:
-        """p99 latency (ms) of the tokens that arrived in each second of the phase: a tail made by arrivals
-        shows early, one made by answers ending together late, a steady overload in every second."""
-        if not self.arrivals_ns:
-            return []
-        first = min(self.arrivals_ns)
-        groups: dict[int, list[int]] = {}
-        for arrived, latency in zip(self.arrivals_ns, self.latencies_ns, strict=True):
-            groups.setdefault((arrived - first) // 1_000_000_000, []).append(latency)
-        return [round(percentile(sorted(groups[second]), 99), 1) for second in sorted(groups)]
 
 
 def added(server: dict[str, Any], direct: dict[str, Any]) -> dict[str, float]:
@@ -93,6 +84,7 @@ async def _read(
         data, tail = data[:cut], data[cut:]
         if sink is not None:
             for match in pattern.finditer(data):
+                sink.deltas += 1
                 for stamp in match.group(1).split():
                     if not reading.tokens:
                         sink.first_token_ms.append((arrived - sent_ns) / 1e6)

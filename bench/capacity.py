@@ -42,8 +42,8 @@ from _common import (
     Processes,
     Profiler,
     code_version,
-    machine,
     percentile,
+    result_header,
     terminate_on_sigterm,
 )
 from _meter import Cost, Meter
@@ -53,6 +53,7 @@ from _streams import Latencies, added, read_direct, send
 
 SHORT, LONG, BURST, CAPACITY = "bench-short", "bench-long", "bench-burst", "bench-capacity"
 PHASES = ("sends", "tokens", "burst", "capacity")
+PROFILED = ("first_send", "continue", "new_chat", "tokens")
 QUESTION = "How far is the moon?"
 
 
@@ -64,6 +65,7 @@ class Run:
     upstream_url: str
     run_id: str = field(default_factory=lambda: f"{os.getpid():x}{int(time.time()) % 100000:x}")
     seconds: dict[str, float] = field(default_factory=dict)  # how long each phase took, priming included
+    send_ms: float = 0.0  # CPU of a send continuing a chat, from the send phases (0 without them)
 
     @property
     def workers(self) -> list[Worker]:
@@ -75,6 +77,19 @@ class Run:
 
     def guests(self, phase: str, count: int) -> list[str]:
         return [f"cap-{self.run_id}-{phase}-{i:04d}" for i in range(count)]
+
+    @contextlib.contextmanager
+    def profiled(self, phase: str) -> Iterator[None]:
+        """py-spy on worker 1 during the phase that ``--profile-phase`` names, into ``--profile``."""
+        if not self.args.profile or self.args.profile_phase != phase:
+            yield
+            return
+        profiler = Profiler(self.args.profile, self.workers[0].pid, self.args.profile_args)
+        profiler.start()
+        try:
+            yield
+        finally:
+            profiler.stop()
 
     @contextlib.contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -145,7 +160,9 @@ def per_send(cost: Cost, sends: int, errors: list[str], walls: list[float], sett
     return out
 
 
-async def send_phase(run: Run, guests: list[str], chats: list[str | None]) -> tuple[dict[str, Any], list[str | None]]:
+async def send_phase(
+    run: Run, name: str, guests: list[str], chats: list[str | None]
+) -> tuple[dict[str, Any], list[str | None]]:
     """``len(guests)`` short sends, ``--concurrency`` at a time, and what the server spent on them, the work
     after each stream's end (settlement, a new chat's title) included."""
     errors: list[str] = []
@@ -160,8 +177,9 @@ async def send_phase(run: Run, guests: list[str], chats: list[str | None]) -> tu
 
     jobs = [partial(one, i, guest, chat) for i, (guest, chat) in enumerate(zip(guests, chats, strict=True))]
     before = await run.meter.snapshot()
-    results = await bounded_gather(run.args.concurrency, jobs)
-    settle = await run.meter.settle()
+    with run.profiled(name):
+        results = await bounded_gather(run.args.concurrency, jobs)
+        settle = await run.meter.settle()
     cost = run.meter.cost(before, await run.meter.snapshot())
     return per_send(cost, len(guests), errors, walls, settle), results
 
@@ -170,13 +188,13 @@ async def send_phases(run: Run) -> dict[str, Any]:
     """A new guest's first send (its chat is new), then a send that continues that chat, then a new chat of
     a guest the server knows: each the same number of sends."""
     guests = run.guests("send", run.args.sends)
-    first, chats = await send_phase(run, guests, [None] * len(guests))
-    following, _ = await send_phase(run, guests, chats)
-    new_chat, _ = await send_phase(run, guests, [None] * len(guests))
+    first, chats = await send_phase(run, "first_send", guests, [None] * len(guests))
+    following, _ = await send_phase(run, "continue", guests, chats)
+    new_chat, _ = await send_phase(run, "new_chat", guests, [None] * len(guests))
     return {"first_send": first, "continue": following, "new_chat": new_chat, "concurrency": run.args.concurrency}
 
 
-async def token_phase(run: Run, send_ms: float) -> dict[str, Any]:
+async def token_phase(run: Run) -> dict[str, Any]:
     """A few long, fast streams: the workers' CPU less the sends' cost, divided by the tokens streamed."""
     args, sink = run.args, Latencies("tokens")
     guests = run.guests("tok", args.token_streams)
@@ -185,20 +203,14 @@ async def token_phase(run: Run, send_ms: float) -> dict[str, Any]:
         send(run.session, run.route(i), guest, body(LONG, chat), sink.errors, sink, args.token_count)
         for i, (guest, chat) in enumerate(zip(guests, chats, strict=True))
     ]
-    profiler = Profiler(args.profile, run.workers[0].pid, args.profile_args) if args.profile else None
     before = await run.meter.snapshot()
-    if profiler is not None:
-        profiler.start()
     streaming = time.monotonic()
-    try:
+    with run.profiled("tokens"):
         await asyncio.gather(*jobs)
-    finally:
-        if profiler is not None:
-            profiler.stop()
     streaming = time.monotonic() - streaming
     await run.meter.settle()
     cost = run.meter.cost(before, await run.meter.snapshot())
-    return tokens_result(args, sink, cost, send_ms, streaming)
+    return tokens_result(args, sink, cost, run.send_ms, streaming)
 
 
 def tokens_result(
@@ -211,6 +223,8 @@ def tokens_result(
         "tokens": tokens,
         "streaming_s": round(streaming, 2),
         "tokens_per_s": round(tokens / streaming, 0) if streaming else None,
+        "tokens_per_s_nominal": round(streams * 1000 / args.token_interval_ms) if args.token_interval_ms else None,
+        "tokens_per_delta": round(tokens / sink.deltas, 2) if sink.deltas else None,
         "send_cost_ms_subtracted": send_ms,
         "worker_cpu_us_per_token": round(less_sends / tokens * 1e6, 1) if tokens else None,
         "latency": sink.stats(),
@@ -287,7 +301,12 @@ async def capacity_step(run: Run, n: int) -> dict[str, Any]:
     ]
     await asyncio.gather(*(at(o, start, job) for o, job in zip(offsets, jobs, strict=True)))
     after = await run.meter.snapshot()
-    return capacity_row(n, direct, server, run.meter.cost(before, middle), run.meter.cost(middle, after), worker, args)
+    cost = run.meter.cost(middle, after)
+    row = capacity_row(n, direct, server, run.meter.cost(before, middle), cost, worker, args)
+    tokens_streamed = len(server.latencies_ns)
+    if tokens_streamed:
+        row["worker_cpu_us_per_token"] = round((cost.workers_cpu_s - n * run.send_ms / 1000) / tokens_streamed * 1e6, 1)
+    return row
 
 
 def capacity_row(
@@ -383,10 +402,10 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
 
 async def latency_phases(run: Run, result: dict[str, Any]) -> None:
     phases = run.args.phases
-    send_ms = result.get("sends", {}).get("continue", {}).get("worker_cpu_ms_per_send", 0.0)
+    run.send_ms = result.get("sends", {}).get("continue", {}).get("worker_cpu_ms_per_send", 0.0)
     if "tokens" in phases:
         with run.timed("tokens"):
-            result["tokens"] = await token_phase(run, send_ms)
+            result["tokens"] = await token_phase(run)
     if "burst" in phases:
         with run.timed("burst"):
             result["burst"] = await burst_phase(run)
@@ -444,7 +463,8 @@ def parse_args() -> argparse.Namespace:
     add("--seed", type=int, default=1, help="seed of the Poisson arrivals (default 1)")
     add("--timeout", type=float, default=1800, help="hard limit for the whole run, seconds (default 1800)")
     add("--label", default="", help="a name for this run in the results file (bench/summarize.py LABEL)")
-    add("--profile", default="", help="sample worker 1 with py-spy during the token phase into this file")
+    add("--profile", default="", help="sample worker 1 with py-spy into this file (.svg, .json, else collapsed)")
+    add("--profile-phase", default="tokens", choices=PROFILED, help="the phase sampled (default tokens)")
     add("--profile-args", default="", help="more py-spy record options, e.g. '--gil'")
     add("--show-statements", action="store_true", help="print the statements of a send (always in the JSON)")
     add("--keep", action="store_true", help="keep the scratch directory (logs, SQLite file)")
@@ -477,16 +497,7 @@ def main() -> int:
     try:
         load_before, code = os.getloadavg()[0], code_version()
         measured = asyncio.run(run_all(args, layout, processes, deadline))
-        result = {
-            "label": args.label,
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "args": {k: v for k, v in vars(args).items() if k != "keep"},
-            "code": code,
-            "machine": {**machine(), "loadavg_1m_before": load_before, "loadavg_1m_after": os.getloadavg()[0]},
-            "workers": args.workers,
-            **measured,
-        }
+        result = {**result_header(args, load_before, code), "workers": args.workers, **measured}
         result["errors"] = errors_in(result)
         report(result, statements=args.show_statements)
         print(f"results: {save(args, result).relative_to(ROOT)}")

@@ -46,9 +46,10 @@ from _common import (
     code_version,
     cpu_seconds,
     free_port,
-    machine,
+    p99_by_second,
     percentile,
     port_open,
+    result_header,
     terminate_on_sigterm,
     worker_name,
 )
@@ -394,18 +395,6 @@ def by_position(phase: Phase, tokens: int, buckets: int = 10) -> list[float]:
     return [round(percentile(sorted(group), 50), 2) for group in groups if group]
 
 
-def by_second(phase: Phase) -> list[float]:
-    """p99 latency (ms) of the tokens that arrived in each second of the phase: a tail made by the sends all
-    starting at once shows in the first seconds, a steady overload in every one."""
-    if not phase.arrivals_ns:
-        return []
-    first = min(phase.arrivals_ns)
-    groups: dict[int, list[int]] = {}
-    for arrived, latency in zip(phase.arrivals_ns, phase.latencies_ns, strict=True):
-        groups.setdefault((arrived - first) // 1_000_000_000, []).append(latency)
-    return [round(percentile(sorted(groups[second]), 99), 2) for second in sorted(groups)]
-
-
 def stats(phase: Phase, tokens: int) -> dict[str, Any]:
     values = sorted(phase.latencies_ns) or [0]  # no token at all shows as zeros next to its error count
     out: dict[str, Any] = {f"p{p}_ms": round(percentile(values, p), 3) for p in PERCENTILES}
@@ -419,7 +408,7 @@ def stats(phase: Phase, tokens: int) -> dict[str, Any]:
         duration_s=round(phase.duration_s, 3),
         cpu_s=phase.cpu_s,
         p50_ms_by_tenth_of_stream=by_position(phase, tokens),
-        p99_ms_by_second=by_second(phase),
+        p99_ms_by_second=p99_by_second(phase.arrivals_ns, phase.latencies_ns),
         first_token_ms={
             "p50": round(statistics.median(phase.first_token_ms), 1) if phase.first_token_ms else None,
             "max": round(max(phase.first_token_ms), 1) if phase.first_token_ms else None,
@@ -610,15 +599,7 @@ def main() -> int:
 
         load_before, code = os.getloadavg(), code_version()
         result = asyncio.run(bounded())
-        result = {
-            "label": args.label,
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "args": {k: v for k, v in vars(args).items() if k != "keep"},
-            "code": code,
-            "machine": {**machine(), "loadavg_1m_before": load_before[0], "loadavg_1m_after": os.getloadavg()[0]},
-            **result,
-        }
+        result = {**result_header(args, load_before[0], code), **result}
         report(args, result)
         RESULTS.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

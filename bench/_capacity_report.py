@@ -112,7 +112,7 @@ def capacity_rows(capacity: dict[str, Any]) -> list[str]:
             f"| {_num(step['first_token_p50_ms'], 0)} ms | {_num(step['first_token_p99_ms'], 0)} ms "
             f"| {step['worker_cpu_pct']:.0f}% | {_num(step.get('worker_cpu_us_per_token'), 0)} µs "
             f"| {step['upstream_cpu_pct']:.0f}% | {step['client_cpu_pct']:.0f}% "
-            f"| {_num(step['redis_cpu_pct'], 0)}% | {step['errors']} |"
+            f"| {_num(step['redis_cpu_pct'], 0)}{'%' if step['redis_cpu_pct'] is not None else ''} | {step['errors']} |"
         )
     return rows
 

@@ -51,7 +51,7 @@ async def capacity_step(run: Run, n: int) -> dict[str, Any]:
     await asyncio.gather(*(at(o, start, job) for o, job in zip(offsets, jobs, strict=True)))
     after = await run.meter.snapshot()
     cost = run.meter.cost(middle, after)
-    row = capacity_row(n, direct, server, run.meter.cost(before, middle), cost, worker, args)
+    row = capacity_row(n, direct, server, run.meter.cost(before, middle), cost, worker, args.capacity_bound_ms)
     tokens_streamed = len(server.latencies_ns)
     if tokens_streamed:
         row["worker_cpu_us_per_token"] = round((cost.workers_cpu_s - n * run.send_ms / 1000) / tokens_streamed * 1e6, 1)
@@ -59,7 +59,7 @@ async def capacity_step(run: Run, n: int) -> dict[str, Any]:
 
 
 def capacity_row(
-    n: int, direct: Latencies, server: Latencies, direct_cost: Cost, cost: Cost, worker: Worker, args: Any
+    n: int, direct: Latencies, server: Latencies, direct_cost: Cost, cost: Cost, worker: Worker, bound_ms: float
 ) -> dict[str, Any]:
     d, s = direct.stats(), server.stats()
     gap = added(s, d)
@@ -79,7 +79,7 @@ def capacity_row(
         "redis_cpu_pct": share(cost, "redis") if "redis" in cost.cpu_s else None,
         "direct_client_cpu_pct": share(direct_cost, "client"),
         "errors": d["errors"] + s["errors"],
-        "held": bool(gap["p99_ms"] <= args.capacity_bound_ms and not d["errors"] and not s["errors"]),
+        "held": bool(gap["p99_ms"] <= bound_ms and not d["errors"] and not s["errors"]),
         "direct": d,
         "server": s,
     }

@@ -162,9 +162,10 @@ class Stack:
         env, manage = self.env(self.layout.database_url), [PYTHON, str(ROOT / "manage.py")]
         catalog = models_file(self.processes.workdir, self.upstream_url, models)
         for argv in (["migrate", "--noinput", "-v", "0"], ["import_models", str(catalog)]):
-            subprocess.run(
-                [*manage, *argv], cwd=ROOT, env=env, check=True, timeout=self.deadline.left(), capture_output=True
-            )
+            command = [*manage, *argv]
+            done = subprocess.run(command, cwd=ROOT, env=env, timeout=self.deadline.left(), capture_output=True)
+            if done.returncode:
+                raise RuntimeError(f"manage.py {argv[0]} failed:\n{done.stderr.decode(errors='replace')[-2000:]}")
 
     async def start_workers(self, count: int, database_url: str, tag: str = "") -> list[Worker]:
         """``count`` daphne processes, each on a port of its own, ready when ``/health`` answers."""

@@ -53,7 +53,7 @@ async def measure(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     """Every phase, in order; the send phases on workers whose database goes through the counting proxy."""
     proxy = None
     database_url = stack.layout.database_url
-    if database_url:
+    if database_url and "sends" in args.phases:
         host = urlsplit(database_url)
         proxy = PgProxy(host.hostname or "127.0.0.1", host.port or 5432)
         database_url = through_proxy(database_url, await proxy.start())
@@ -183,6 +183,9 @@ def main() -> int:
         report(result, statements=args.show_statements)
         print(f"results: {save(args, result).relative_to(ROOT)}")
         return 1 if result["errors"] else 0
+    except TimeoutError:
+        print(f"the run did not finish within --timeout {args.timeout:g} s", file=sys.stderr)
+        return 2
     finally:
         processes.stop_all()
         if args.keep:

@@ -142,11 +142,17 @@ class PgProxy:
             client_writer.close()
             return
         parser = FrontendParser(self.counts)
-        await asyncio.gather(
-            _pump(client_reader, server_writer, parser.feed),
-            _pump(server_reader, client_writer, None),
-            return_exceptions=True,
-        )
+        try:
+            await asyncio.gather(
+                _pump(client_reader, server_writer, parser.feed),
+                _pump(server_reader, client_writer, None),
+                return_exceptions=True,
+            )
+        except asyncio.CancelledError:
+            # The run is ending (its event loop cancels what is left): a connection cut then is no error, and
+            # a connection task that ends cancelled makes asyncio log a traceback for nothing.
+            server_writer.close()
+            client_writer.close()
 
 
 async def _pump(

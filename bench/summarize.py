@@ -73,6 +73,8 @@ def dig(run: dict[str, Any], path: tuple[str, ...]) -> float | None:
 
 
 def number(value: float) -> str:
+    if value == int(value):
+        return str(int(value))
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
 
 

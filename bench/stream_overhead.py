@@ -22,11 +22,8 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,75 +36,33 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _common import (
+    PYTHON,
+    RESULTS,
+    ROOT,
+    Deadline,
+    Processes,
+    Profiler,
+    code_version,
+    cpu_seconds,
+    free_port,
+    p99_by_second,
+    percentile,
+    port_open,
+    result_header,
+    terminate_on_sigterm,
+    worker_name,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 BENCH_MODEL = "bench-stamp"
 PRIME_MODEL = "bench-prime"
 PERCENTILES = (50, 90, 99)
 WRITES_METRIC = "chatsite_redis_stream_writes_total"
-ACCESS_LOG = re.compile(r'\] "(GET|POST) ')
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Processes
 # ---------------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Deadline:
-    """The whole run's time budget: every wait takes what is left of it."""
-
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        remaining = self.end - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the benchmark ran out of its --timeout")
-        return remaining
-
-
-class Processes:
-    """The subprocesses this run started, stopped in reverse order whatever happens."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.started: list[tuple[str, subprocess.Popen[bytes], Path]] = []
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log_path = self.workdir / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.started.append((name, process, log_path))
-        return process
-
-    def log_tail(self, name: str, lines: int = 40) -> str:
-        """The last lines of a process's log, without daphne's access log lines."""
-        for started_name, _, path in self.started:
-            if started_name == name and path.exists():
-                kept = [line for line in path.read_text(errors="replace").splitlines() if not ACCESS_LOG.search(line)]
-                return "\n".join(kept[-lines:])
-        return ""
-
-    def stop_all(self) -> None:
-        for _, process, _ in reversed(self.started):
-            if process.poll() is None:
-                process.terminate()
-        for _, process, _ in reversed(self.started):
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
 
 
 def redis_cleanup(url: str, prefix: str) -> None:
@@ -121,15 +76,6 @@ def redis_cleanup(url: str, prefix: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc), or NaN elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
 
 
 def server_env(args: argparse.Namespace, sqlite_path: Path | None, upstream_url: str) -> dict[str, str]:
@@ -190,11 +136,6 @@ def wait_until(ready: Any, process: subprocess.Popen[bytes], what: str, deadline
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{what} did not become ready")
-
-
-def port_open(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
 
 
 def health_ok(url: str) -> bool:
@@ -366,49 +307,6 @@ async def scrape_metrics(session: aiohttp.ClientSession, urls: list[str], metric
     return total
 
 
-def worker_name(index: int, workers: int) -> str:
-    return "daphne" if workers == 1 else f"daphne-{index + 1}"
-
-
-class Profiler:
-    """py-spy sampling daphne while the through-server phase runs (``--profile``); not a dependency."""
-
-    def __init__(self, path: str, pid: int, extra: str) -> None:
-        self.path, self.pid, self.extra = path, pid, extra.split()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        spy = shutil.which("py-spy") or str(Path(PYTHON).with_name("py-spy"))
-        fmt = {".svg": "flamegraph", ".json": "speedscope"}.get(Path(self.path).suffix, "raw")
-        argv = [
-            spy,
-            "record",
-            "--nonblocking",
-            "-r",
-            "200",
-            "-f",
-            fmt,
-            "-o",
-            self.path,
-            "-p",
-            str(self.pid),
-            *self.extra,
-        ]
-        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(0.5)  # let it attach before the phase starts
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        print(f"profile of daphne: {self.path}")
-
-
 async def run_phase(
     phase: Phase, pids: dict[str, int], coroutines: list[Any], profiler: Profiler | None = None
 ) -> None:
@@ -489,32 +387,12 @@ async def measure(
 # ---------------------------------------------------------------------------------------------------------
 
 
-def percentile(sorted_values: list[int], p: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), -(-len(sorted_values) * p // 100)))
-    return sorted_values[int(rank) - 1] / 1e6
-
-
 def by_position(phase: Phase, tokens: int, buckets: int = 10) -> list[float]:
     """p50 latency (ms) of the tokens in each tenth of the streams: a growing backlog shows as a slope."""
     groups: list[list[int]] = [[] for _ in range(buckets)]
     for position, latency in zip(phase.positions, phase.latencies_ns, strict=True):
         groups[min(buckets - 1, position * buckets // max(tokens, 1))].append(latency)
     return [round(percentile(sorted(group), 50), 2) for group in groups if group]
-
-
-def by_second(phase: Phase) -> list[float]:
-    """p99 latency (ms) of the tokens that arrived in each second of the phase: a tail made by the sends all
-    starting at once shows in the first seconds, a steady overload in every one."""
-    if not phase.arrivals_ns:
-        return []
-    first = min(phase.arrivals_ns)
-    groups: dict[int, list[int]] = {}
-    for arrived, latency in zip(phase.arrivals_ns, phase.latencies_ns, strict=True):
-        groups.setdefault((arrived - first) // 1_000_000_000, []).append(latency)
-    return [round(percentile(sorted(groups[second]), 99), 2) for second in sorted(groups)]
 
 
 def stats(phase: Phase, tokens: int) -> dict[str, Any]:
@@ -530,7 +408,7 @@ def stats(phase: Phase, tokens: int) -> dict[str, Any]:
         duration_s=round(phase.duration_s, 3),
         cpu_s=phase.cpu_s,
         p50_ms_by_tenth_of_stream=by_position(phase, tokens),
-        p99_ms_by_second=by_second(phase),
+        p99_ms_by_second=p99_by_second(phase.arrivals_ns, phase.latencies_ns),
         first_token_ms={
             "p50": round(statistics.median(phase.first_token_ms), 1) if phase.first_token_ms else None,
             "max": round(max(phase.first_token_ms), 1) if phase.first_token_ms else None,
@@ -566,33 +444,6 @@ def summarize(
         "redis_stream_writes": writes,
         "prime_errors": len(prime_errors),
         "prime_error_samples": prime_errors[:10],
-    }
-
-
-def code_version() -> dict[str, Any]:
-    """The commit measured, and whether the working tree differed from it (the app changes under a bench)."""
-
-    def git(*argv: str) -> str:
-        try:
-            return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if not line[3:].startswith("bench/")]
-    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "uncommitted_changes": changed}
-
-
-def machine() -> dict[str, Any]:
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    model = ""
-    with contextlib.suppress(OSError):
-        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
-        model = found.group(1) if found else ""
-    return {
-        "nproc": affinity or os.cpu_count(),
-        "cpu": model,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
     }
 
 
@@ -700,13 +551,9 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def _terminate(signum: int, _frame: Any) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop the subprocesses
-
-
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _terminate)
+    terminate_on_sigterm()
     deadline = Deadline(args.timeout)
     workdir = Path(tempfile.mkdtemp(prefix="chatsite-bench-"))
     processes = Processes(workdir)
@@ -752,15 +599,7 @@ def main() -> int:
 
         load_before, code = os.getloadavg(), code_version()
         result = asyncio.run(bounded())
-        result = {
-            "label": args.label,
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "args": {k: v for k, v in vars(args).items() if k != "keep"},
-            "code": code,
-            "machine": {**machine(), "loadavg_1m_before": load_before[0], "loadavg_1m_after": os.getloadavg()[0]},
-            **result,
-        }
+        result = {**result_header(args, load_before[0], code), **result}
         report(args, result)
         RESULTS.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

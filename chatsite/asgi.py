@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 
-from django.core.asgi import get_asgi_application
+import django
 
-django_http = get_asgi_application()  # sets Django up before the imports below touch models
+django.setup(set_prefix=False)  # before the imports below touch models
 
 import socketio  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
 import chats.sio  # noqa: E402, F401  (registers the management protocol's handlers on the Socket.IO server)
 from chats.consumers import ChatsConsumer  # noqa: E402
+from chatsite.handlers import ApiHandler  # noqa: E402
 from chatsite.push import sio  # noqa: E402
 from messaging.maintenance import maintenance_start  # noqa: E402
 from messaging.shutdown import shutdown_hook_install  # noqa: E402
@@ -31,11 +34,20 @@ class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]
         return parsed_origin is None or bool(super().valid_origin(parsed_origin))
 
 
+site_http = ASGIHandler()  # the admin, with Django's own handler and its full middleware stack
+# Everything else (chatsite/handlers.py), and the admin's CSS and scripts, served under STATIC_URL without a
+# synchronous middleware in the path of every API request (the reason this is not WhiteNoise).
+api_http = ASGIStaticFilesHandler(ApiHandler())
+
+
+async def django_http(scope: Any, receive: Any, send: Any) -> None:
+    handler = site_http if scope["path"].startswith("/admin/") else api_http
+    await handler(scope, receive, send)
+
+
 channels_app = ProtocolTypeRouter(
     {
-        # The admin's CSS and scripts, served under STATIC_URL without a synchronous middleware in the path of
-        # every API request (the reason this is not WhiteNoise).
-        "http": ASGIStaticFilesHandler(django_http),
+        "http": django_http,
         "websocket": BrowserOriginValidator(
             URLRouter([path("ws/chats/", ChatsConsumer.as_asgi())]), settings.ALLOWED_ORIGINS
         ),

@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "accounts",
 ]
 
+# The admin's stack (and the test client's). The API is served by chatsite.handlers.ApiHandler with
+# API_MIDDLEWARE below: the same security headers, CORS and quota, without the admin's synchronous middleware.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -60,6 +62,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "usage.middleware.QuotaMiddleware",
+]
+API_MIDDLEWARE = [
+    "chatsite.middleware.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "usage.middleware.QuotaMiddleware",
 ]
 
@@ -101,9 +108,15 @@ def _database(url: str) -> dict[str, Any]:
         raise ImproperlyConfigured(f"DATABASE_URL is not a usable database URL: {exc}") from None
     if config.get("ENGINE") not in {"django.db.backends.postgresql", "django.db.backends.sqlite3"}:
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// (or sqlite://) URL")
+    if config["ENGINE"].endswith("postgresql") and DATABASE_POOL_SIZE:
+        # Open connections kept by this process and lent to each database call, instead of a new connection
+        # (a new server process) for every request (docs/performance.md).
+        pool = {"min_size": min(2, DATABASE_POOL_SIZE), "max_size": DATABASE_POOL_SIZE, "timeout": 10}
+        config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": pool}
     return dict(config)
 
 
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10, minimum=0, maximum=100)
 DATABASES = {"default": _database(env_url("DATABASE_URL", "", ("postgres", "postgresql", "sqlite")))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -4,9 +4,9 @@ and how events are numbered. Payloads are described in docs/protocol.md."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from redis.typing import EncodableT, FieldT
 
 from chatsite.errors import ApiError
@@ -26,19 +26,64 @@ TEST_COMPLETE = "test_complete"
 COALESCED = frozenset({ASSISTANT_DELTA})
 
 
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
-    id: int
-    name: str
-    data: dict[str, Any]
-    final: bool = False
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
-    def to_wire(self) -> list[Any]:
-        return [self.id, self.name, self.data, self.final]
+
+class StreamEvent:
+    """One event of an answer's stream. Its data is encoded as JSON once, when first needed, and that one text
+    serves the SSE frame every reader gets and the shared log. ``id`` is None only for the middle pages of a long
+    text replayed from the database."""
+
+    __slots__ = ("_json", "_wire", "data", "final", "id", "name")
+
+    def __init__(
+        self, id: int | None, name: str, data: dict[str, Any], final: bool = False, data_json: str | None = None
+    ) -> None:
+        self.id, self.name, self.data, self.final = id, name, data, final
+        self._json: str | None = data_json
+        self._wire: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"StreamEvent({self.id!r}, {self.name!r}, final={self.final})"
+
+    @property
+    def data_json(self) -> str:
+        data_json = self._json
+        if data_json is None:
+            data_json = self._json = compact_json(self.data)
+        return data_json
+
+    @property
+    def wire(self) -> bytes:
+        """The SSE frame (as chatsite.sse.sse_event frames it)."""
+        wire = self._wire
+        if wire is None:
+            event_id = "" if self.id is None else f"id: {self.id}\n"
+            frame = f"event: {self.name}\n{event_id}retry: {settings.SSE_RETRY_MS}\ndata: {self.data_json}\n\n"
+            wire = self._wire = frame.encode()
+        return wire
+
+    def logged(self) -> str:
+        """The event as one JSON array in the shared log: ``[id, name, data, final]``."""
+        return f'[{self.id},"{self.name}",{self.data_json},{"true" if self.final else "false"}]'
 
     @classmethod
     def from_wire(cls, item: list[Any]) -> StreamEvent:
         return cls(int(item[0]), str(item[1]), item[2], bool(item[3]))
+
+
+class Deltas:
+    """The text deltas of one answer: their data differ only in the text, so their JSON is made from a prefix
+    instead of encoding a dict per token."""
+
+    def __init__(self, name: str, ids: dict[str, str]) -> None:
+        self.name, self.ids = name, ids
+        self._prefix = compact_json(ids)[:-1] + ',"delta":'
+
+    def event(self, event_id: int, text: str) -> StreamEvent:
+        data_json = self._prefix + compact_json(text) + "}"
+        return StreamEvent(event_id, self.name, {**self.ids, "delta": text}, data_json=data_json)
 
 
 Batch = list[StreamEvent]
@@ -53,7 +98,7 @@ def log_key(message_id: str) -> str:
 
 
 def log_entry(batch: Batch) -> dict[FieldT, EncodableT]:
-    return {LOG_FIELD: json.dumps([event.to_wire() for event in batch], separators=(",", ":"))}
+    return {LOG_FIELD: "[" + ",".join(event.logged() for event in batch) + "]"}
 
 
 def log_entry_events(fields: dict[bytes, bytes]) -> Batch:

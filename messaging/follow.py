@@ -36,7 +36,7 @@ async def stream_follow(message_id: str, after: int) -> AsyncIterator[Batch | No
 async def _follow_log(message_id: str, after: int, idle: float) -> AsyncIterator[Batch | None]:
     async for batch in follow_redis(message_id, after, idle):
         if batch is not None:
-            after = batch[-1].id
+            after = max(after, batch[-1].id or 0)
             yield batch
             continue
         # Quiet for a while: if the answer has ended but its log never got the end (a failed write, an

@@ -9,24 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chats import protocol
 from chats.models import Message
 from chats.services import chat_set_title
+from chatsite.db import db
 from chatsite.errors import ApiError, UpstreamStalled, UpstreamTimeout
 from chatsite.push import push
 from messaging import events
 from messaging.hub import LocalStream, hub
 from messaging.models import LanguageModel
 from messaging.owners import owners
-from messaging.providers import PROVIDERS, Prompt, Usage
+from messaging.providers import PROVIDERS, Prompt, Usage, openai_clients_close
 from messaging.services import (
     Ending,
     FinishedGeneration,
@@ -41,15 +38,8 @@ from usage.admission import quota_held
 from usage.services import QuotaHold
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 _running: set[asyncio.Task[None]] = set()
-
-
-def _db(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """A generation's database work: in the shared worker pool (no thread per generation), one transaction per
-    call, its connection closed after it (a generation outlives any request that could close it)."""
-    return database_sync_to_async(function, thread_sensitive=False)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -96,7 +86,7 @@ class Generation:
         self._emit_start()
         await self._announce()
         outcome = await self._generate()
-        finished = await _db(generation_finish)(
+        finished = await db(generation_finish)(
             message_id=self.started.message_id,
             model=self.plan.model,
             identity=self.plan.identity,
@@ -162,6 +152,7 @@ class Generation:
 
     async def _consume(self, outcome: Outcome) -> None:
         stream, parts = self.stream, outcome.parts
+        deltas = events.Deltas(events.ASSISTANT_DELTA, self.ids)
         upstream = PROVIDERS[self.plan.model.provider].stream(self.plan.model, self.plan.prompt)
         loop = asyncio.get_running_loop()
         stall, moved = settings.UPSTREAM_STALL_TIMEOUT, 0.0
@@ -172,7 +163,7 @@ class Generation:
                         outcome.usage = item
                         continue
                     parts.append(item)
-                    stream.emit(events.ASSISTANT_DELTA, {**self.ids, "delta": item})
+                    stream.emit_delta(deltas, item)
                     # Move the deadline at most every tenth of the stall timeout, not on every token: a stall
                     # is then caught between 0.9 and 1.0 times the timeout, at a fraction of the timer work.
                     now = loop.time()
@@ -189,7 +180,7 @@ class Generation:
         title = title_from_text(first)
         if self.plan.model.provider != LanguageModel.Provider.ECHO:
             title = await _model_title(self.plan.model, first) or title
-        chat = await _db(chat_set_title)(chat_id=self.started.chat_id, title=title)
+        chat = await db(chat_set_title)(chat_id=self.started.chat_id, title=title)
         if chat is not None:
             await push(self.plan.identity, protocol.CHAT_UPDATED, protocol.chat_pushed(chat))
 
@@ -233,16 +224,16 @@ async def generation_begin(plan: GenerationPlan, hold: QuotaHold) -> LocalStream
     given back. Run shielded by the caller: a client that leaves meanwhile must not cut between the rows being
     written and the generation starting (that would leave an answer ``streaming`` with nobody running it)."""
     async with quota_held(hold):
-        started = await sync_to_async(generation_start)(plan=plan, hold=hold)
+        started = await db(generation_start)(plan=plan, hold=hold)
         return generation_launch(plan, hold, started)
 
 
 async def generations_drain(timeout: float) -> None:
     """Let running generations finish for up to ``timeout`` seconds, then stop the rest (graceful shutdown)."""
-    if not _running:
-        return
-    _, pending = await asyncio.wait(set(_running), timeout=timeout)
-    if pending:
-        for stream in hub.running():
-            stream.stop_requested.set()
-        await asyncio.wait(pending, timeout=5)
+    if _running:
+        _, pending = await asyncio.wait(set(_running), timeout=timeout)
+        if pending:
+            for stream in hub.running():
+                stream.stop_requested.set()
+            await asyncio.wait(pending, timeout=5)
+    await openai_clients_close()

@@ -15,13 +15,21 @@ from django.conf import settings
 
 from chatsite.redis import redis_enabled
 from messaging import events
-from messaging.events import Batch, StreamEvent, log_key
+from messaging.events import Batch, Deltas, StreamEvent, log_key
 from messaging.log_writer import redis_log
 from messaging.metrics import GENERATIONS_RUNNING, STREAM_EVENTS
 
+# A reader takes at most this many events at once: one that fell far behind (or joins a long answer late) is
+# written in bounded pieces, not in one copy of everything.
+BATCH_EVENTS = 256
+
 
 class LocalStream:
-    """The events of one running generation in this process, and a way to wait for the next one."""
+    """The events of one running generation in this process, and a way to wait for the next one.
+
+    Readers wait on one event that every emit sets; a slow pulse (a quarter of ``SSE_PING_SECONDS``) also wakes
+    them, so a reader that has been quiet long enough sends a ping without a timer of its own per wait.
+    """
 
     def __init__(self, message_id: str) -> None:
         self.message_id = message_id
@@ -29,47 +37,64 @@ class LocalStream:
         self.finished = False
         self.stop_requested = asyncio.Event()
         self._changed = asyncio.Event()
-        self._log_key = log_key(message_id) if redis_enabled() else None
+        self._log = (redis_log(), log_key(message_id)) if redis_enabled() else None
+        self._pulse_seconds = settings.SSE_PING_SECONDS / 4
+        self._pulse = asyncio.get_running_loop().call_later(self._pulse_seconds, self._beat)
 
     @property
     def last_id(self) -> int:
         return len(self.events)
 
     def emit(self, name: str, data: dict[str, Any], *, final: bool = False) -> StreamEvent:
-        event = StreamEvent(events.next_id(self.last_id), name, data, final)
+        return self._append(StreamEvent(events.next_id(self.last_id), name, data, final))
+
+    def emit_delta(self, deltas: Deltas, text: str) -> StreamEvent:
+        return self._append(deltas.event(events.next_id(self.last_id), text))
+
+    def _append(self, event: StreamEvent) -> StreamEvent:
+        final = event.final
         self.events.append(event)
-        self.finished = self.finished or final
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-        STREAM_EVENTS.inc()
-        if self._log_key is not None:
-            redis_log().push(self._log_key, event)
+        if final:
+            self.finished = True
+            self._pulse.cancel()
+        self._changed.set()
+        self._changed.clear()
+        STREAM_EVENTS.count += 1
+        if self._log is not None:
+            self._log[0].push(self._log[1], event)
         return event
 
+    def _beat(self) -> None:
+        self._changed.set()
+        self._changed.clear()
+        if not self.finished:
+            self._pulse = asyncio.get_running_loop().call_later(self._pulse_seconds, self._beat)
+
     async def flushed(self) -> None:
-        if self._log_key is not None:
-            await redis_log().written(self._log_key)
+        if self._log is not None:
+            await self._log[0].written(self._log[1])
 
     async def follow(self, after: int, idle: float) -> AsyncIterator[Batch | None]:
         """Events with an id above ``after`` as they come, in batches of whatever is there when the reader
         asks (one event when it keeps up, more when it fell behind); ``None`` after ``idle`` s of silence."""
+        loop = asyncio.get_running_loop()
         index = max(after, 0)  # ids are 1, 2, 3…: the event after id N is at index N
+        quiet_since = loop.time()
         while True:
             if index < len(self.events):
-                batch = self.events[index:]
+                batch = self.events[index : index + BATCH_EVENTS]
                 index += len(batch)
                 yield batch
                 if batch[-1].final:
                     return
-                continue
-            if self.finished:
+                quiet_since = loop.time()
+            elif self.finished:
                 return
-            changed = self._changed
-            try:
-                async with asyncio.timeout(idle):
-                    await changed.wait()
-            except TimeoutError:
+            elif loop.time() - quiet_since >= idle:
                 yield None
+                quiet_since = loop.time()
+            else:
+                await self._changed.wait()
 
 
 class StreamHub:

@@ -36,7 +36,7 @@ async def follow_redis(message_id: str, after: int, idle: float) -> AsyncIterato
                 last = entry_id
                 for event in log_entry_events(fields):
                     ended = ended or event.final  # the end counts even when the reader already has it
-                    if event.id > after:
+                    if (event.id or 0) > after:  # (logged events always have an id)
                         batch.append(event)
         if batch:
             yield batch
@@ -56,7 +56,7 @@ async def orphan_log(message_id: str) -> tuple[int, str]:
     entries: Any = await redis_client().xrange(log_key(message_id))
     logged = [event for _, fields in entries for event in log_entry_events(fields)]
     text = "".join(event.data["delta"] for event in logged if event.name == events.ASSISTANT_DELTA)
-    return events.orphan_end_id(max((event.id for event in logged), default=0)), text
+    return events.orphan_end_id(max((event.id or 0 for event in logged), default=0)), text
 
 
 async def log_end_append(message_id: str, event: StreamEvent) -> None:

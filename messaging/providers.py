@@ -10,7 +10,8 @@ import asyncio
 import json
 import os
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -75,7 +76,9 @@ def openai_client(base_url: str, api_key: str) -> openai.AsyncOpenAI:
     if client is None:
         timeout = openai.Timeout(
             connect=settings.UPSTREAM_CONNECT_TIMEOUT,
-            read=settings.UPSTREAM_FIRST_TOKEN_TIMEOUT,
+            # No read timeout in the client: the generation bounds the wait for the first token and every stall
+            # itself, and a read timeout here would re-arm a timer on every chunk of every answer.
+            read=None,
             write=settings.UPSTREAM_CONNECT_TIMEOUT,
             pool=settings.UPSTREAM_CONNECT_TIMEOUT,
         )
@@ -92,12 +95,20 @@ def openai_client(base_url: str, api_key: str) -> openai.AsyncOpenAI:
     return client
 
 
+async def openai_clients_close() -> None:
+    """Close this event loop's clients (their connection pools). The loop would outlive them otherwise: each
+    client's sessions hold the loop, so the weak entry never goes by itself."""
+    for client in _clients.pop(asyncio.get_running_loop(), {}).values():
+        await client.close()
+
+
 class OpenAIProvider:
     """Any OpenAI-compatible chat completions API, through the official client.
 
-    The client sends the request (auth, retries before the first byte, error statuses); the stream itself is
-    read as raw server-sent lines and parsed with ``json.loads``. Letting the client build a typed object per
-    chunk costs about 300 µs a chunk, which at 64 concurrent answers is most of a CPU core (docs/performance.md).
+    The client sends the request (auth, retries before the first byte, error statuses) with its documented
+    ``post`` for a raw response: the body is built here from stored strings, already in the wire format, and the
+    typed ``create`` walks every parameter and message to transform it (docs/performance.md). The stream itself
+    is read as raw server-sent lines and parsed with ``json.loads``, not as a typed object per chunk.
     """
 
     async def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Usage]:
@@ -105,27 +116,16 @@ class OpenAIProvider:
             model.base_url or settings.OPENAI_BASE_URL,
             os.environ.get(model.api_key_env, "") if model.api_key_env else settings.OPENAI_API_KEY,
         )
-        extra: dict[str, Any] = {}
-        if prompt.temperature is not None:
-            extra["temperature"] = prompt.temperature
-        completions: Any = client.chat.completions.with_streaming_response
-        request = completions.create(
-            model=model.upstream_model or model.name,
-            # The history goes in as the request body's ``messages`` untouched: it is built here from stored strings,
-            # already in the wire format, and the client's own walk over every message (to transform typed
-            # params) costs about 150 us a message on the event loop, several milliseconds for a long chat during
-            # which no other answer's tokens move (docs/performance.md).
-            messages=[],
-            extra_body={"messages": prompt.messages},
-            stream=True,
-            stream_options={"include_usage": True},
-            max_tokens=prompt.max_tokens,
-            **extra,
-        )
         try:
-            async with request as response:
-                async for item in _chunks(_lines(response.http_response.aiter_bytes())):
-                    yield item
+            response = await client.post(
+                "/chat/completions", cast_to=httpx2.Response, body=_request_body(model, prompt), stream=True
+            )
+            try:
+                async with aclosing(_body(response)) as body:  # closed at once, not left to the collector
+                    async for item in _chunks(body):
+                        yield item
+            finally:
+                await response.aclose()
         except openai.APITimeoutError as exc:
             if _timed_out(exc):
                 raise UpstreamTimeout() from None
@@ -136,33 +136,48 @@ class OpenAIProvider:
             raise UpstreamError(f"The model provider could not be reached: {exc.message}") from None
 
 
-async def _lines(raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The lines of a byte stream. (The response's own text and line decoders are three generator layers
-    deep: this is the one per-chunk step that needs to be cheap.)"""
-    pending = b""
-    async for data in raw:
-        *lines, pending = (pending + data).split(b"\n")
-        for line in lines:
-            yield line
-    if pending:
-        yield pending
+def _request_body(model: LanguageModel, prompt: Prompt) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model.upstream_model or model.name,
+        "messages": prompt.messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": prompt.max_tokens,
+    }
+    if prompt.temperature is not None:
+        body["temperature"] = prompt.temperature
+    return body
 
 
-async def _chunks(lines: AsyncIterator[bytes]) -> AsyncIterator[str | Usage]:
-    """Text pieces and the usage of one completion stream; a stream that ends without a finish was cut."""
-    finished = False
+def _body(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
+    """The response's bytes as the transport reads them, unless they need decoding: the response's own
+    iterators add two layers of bookkeeping per chunk; a compressed stream (rare for events) goes through them."""
+    if response.headers.get("content-encoding", "identity") != "identity":
+        return response.aiter_bytes()
+    return aiter(response.stream)  # type: ignore[arg-type,return-value]  # the aiohttp transport's generator
+
+
+async def _chunks(raw: AsyncIterator[bytes]) -> AsyncIterator[str | Usage]:
+    """Text pieces and the usage of one completion stream, from its raw bytes; a stream that ends without a
+    finish was cut. (One loop for lines and events: this is the one per-token step that needs to be cheap.)"""
+    finished, done, pending = False, False, b""
     try:
-        async for line in lines:
-            if not line.startswith(b"data:"):
-                continue  # blank separators, comments, `event:` lines
-            data = line[5:].strip()
-            if data == b"[DONE]":
+        async for data in raw:
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                if not line.startswith(b"data:"):
+                    continue  # blank separators, comments, `event:` lines
+                payload = line[5:].strip()
+                if payload == b"[DONE]":
+                    done = True
+                    break
+                for item in _parse_chunk(payload):
+                    if item is None:
+                        finished = True
+                    else:
+                        yield item
+            if done:
                 break
-            for item in _parse_chunk(data):
-                if item is None:
-                    finished = True
-                else:
-                    yield item
     except httpx2.TransportError as exc:
         raise (UpstreamStalled() if _timed_out(exc) else UpstreamDisconnected()) from None
     if not finished:

@@ -2,34 +2,67 @@
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 from chats.models import Message
 from chats.selectors import message_versions
 from chatsite.errors import NotFound, error_for_code
 from messaging import events
 from messaging.events import Batch, StreamEvent
 
+# A long text is replayed in pages of this many characters, so no single event (but the end) is huge.
+PAGE_CHARS = 64 * 1024
+
+
+class Replay(list[StreamEvent]):
+    """The events replaying a finished answer, shared by every reader of it in this process (weakly cached:
+    twenty readers of a long answer cost one copy of it, not twenty)."""
+
+
+_replays: weakref.WeakValueDictionary[tuple[str, int, int], Replay] = weakref.WeakValueDictionary()
+
 
 def stored_replay(*, message_id: str, after: int) -> Batch | None:
-    """A finished message as stream events (the whole text as one delta, then its end); None while streaming.
+    """A finished message as stream events (its text in pages, then its end); None while streaming.
 
-    Used when no event log is left to replay: it expired, or the process that ran it died before writing it.
+    Used when no live log is followed: the answer ended, or the process that ran it died before writing one.
     The events keep the live stream's numbering when it is known, and a reader that saw the end gets none.
     """
-    message = Message.objects.filter(pk=message_id).first()
-    if message is None:
+    found = Message.objects.filter(pk=message_id).values("status", "last_event_id").first()
+    if found is None:
         return [StreamEvent(events.next_id(after), events.ASSISTANT_ERROR, events.error_data(NotFound()), True)]
-    if message.status == Message.Status.STREAMING:
+    if found["status"] == Message.Status.STREAMING:
         return None
-    if message.last_event_id and after >= message.last_event_id:
+    if found["last_event_id"] and after >= found["last_event_id"]:
         return []
+    text_id, end_id = events.replay_ids(found["last_event_id"], after)
+    key = (message_id, text_id, end_id)
+    replay = _replays.get(key)
+    if replay is None:
+        replay = _replays[key] = _replay(Message.objects.get(pk=message_id), text_id, end_id)
+    return replay
+
+
+def _replay(message: Message, text_id: int, end_id: int) -> Replay:
     ids = events.answer_ids(str(message.chat_id), str(message.pk))
-    text_id, end_id = events.replay_ids(message.last_event_id, after)
-    replay = [StreamEvent(text_id, events.ASSISTANT_DELTA, {**ids, "delta": message.content, "full": True})]
-    if not message.content:
-        replay = []
+    replay = Replay(_pages(message.content, ids, text_id))
     if message.status == Message.Status.FAILED:
         data = events.error_data(error_for_code(message.error_code), **ids)
-        return [*replay, StreamEvent(end_id, events.ASSISTANT_ERROR, data, True)]
+        replay.append(StreamEvent(end_id, events.ASSISTANT_ERROR, data, True))
+        return replay
     payload = message.to_payload(versions=message_versions(message))
     data = events.end_data(**ids, message=payload, usage=events.stored_usage(payload))
-    return [*replay, StreamEvent(end_id, events.end_name(regenerated=message.version > 1), data, True)]
+    replay.append(StreamEvent(end_id, events.end_name(regenerated=message.version > 1), data, True))
+    return replay
+
+
+def _pages(text: str, ids: dict[str, Any], text_id: int) -> list[StreamEvent]:
+    """The text as deltas: the first replaces what the reader has (``full``), the others append; only the last
+    carries an id, so a reader cut off in the middle resumes from before the first and starts over."""
+    starts = range(0, len(text), PAGE_CHARS)
+    pages = []
+    for number, start in enumerate(starts):
+        data = {**ids, "delta": text[start : start + PAGE_CHARS], **({"full": True} if number == 0 else {})}
+        pages.append(StreamEvent(text_id if number == len(starts) - 1 else None, events.ASSISTANT_DELTA, data))
+    return pages

@@ -7,14 +7,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from chats.models import Message
 from chats.selectors import message_get_for_owner
+from chatsite.db import db
 from chatsite.errors import NotFound, ValidationError
 from chatsite.http import allow, json_errors
 from chatsite.identity import identity_from_request
@@ -44,13 +43,7 @@ async def _generate(request: HttpRequest) -> HttpResponseBase:
         assert admission.hold is not None  # a plan is always admitted with its hold
         begin = asyncio.ensure_future(generation_begin(admission.subject, admission.hold))
         message_id = (await asyncio.shield(begin)).message_id
-    await _release_connection()
     return sse_response(stream_follow(message_id, 0))
-
-
-async def _release_connection() -> None:
-    """A stream may last minutes: it must not hold this request's database connection all that time."""
-    await sync_to_async(connections.close_all)()
 
 
 send = csrf_exempt(sse_errors(allow("POST")(admitted_by(send_admission)(_generate))))
@@ -84,8 +77,7 @@ def _check_reader(request: HttpRequest, message_id: str) -> None:
 async def stream(request: HttpRequest, message_id: Any) -> HttpResponseBase:
     """Resume (or join) a message's stream after ``Last-Event-ID``."""
     after = _last_event_id(request)
-    await sync_to_async(_check_reader)(request, str(message_id))
-    await _release_connection()
+    await db(_check_reader)(request, str(message_id))
     maintenance_start()
     batches = stream_follow(str(message_id), after)
     try:
@@ -111,7 +103,7 @@ async def stop(request: HttpRequest, message_id: Any) -> HttpResponseBase:
         assert identity is not None
         return message_get_for_owner(identity=identity, message_id=message_id).status
 
-    status = await sync_to_async(owned)()
+    status = await db(owned)()
     await stop_request(str(message_id))
     return JsonResponse({"message_id": str(message_id), "status": status}, status=202)
 
@@ -143,7 +135,7 @@ async def models(request: HttpRequest) -> HttpResponseBase:
     def listing() -> list[dict[str, Any]]:
         return [model.to_payload() for model in models_for(identity_from_request(request, required=False))]
 
-    return JsonResponse({"models": await sync_to_async(listing)()})
+    return JsonResponse({"models": await db(listing)()})
 
 
 @json_errors
@@ -154,4 +146,4 @@ async def usage(request: HttpRequest) -> HttpResponseBase:
         assert identity is not None
         return usage_info(identity=identity)
 
-    return JsonResponse(await sync_to_async(current)())
+    return JsonResponse(await db(current)())

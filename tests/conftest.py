@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -73,6 +73,15 @@ def _fresh_redis(request: pytest.FixtureRequest) -> Iterator[None]:
             client.delete(*keys)
         client.close()
     yield
+
+
+@pytest.fixture(autouse=True)
+async def _upstream_clients_closed() -> AsyncIterator[None]:
+    """Every test's event loop is new: close the upstream clients it opened, or their sessions outlive it."""
+    yield
+    from messaging.providers import openai_clients_close
+
+    await openai_clients_close()
 
 
 @pytest.fixture(scope="session")

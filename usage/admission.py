@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
+from chatsite.db import db
 from chatsite.errors import ApiError
 from chatsite.identity import Identity
 from usage.money import ZERO
@@ -84,7 +84,7 @@ def admission_of(request: HttpRequest) -> Admission[Any]:
 
 async def hold_release(hold: QuotaHold | None) -> None:
     if hold is not None:
-        await sync_to_async(quota_release)(hold=hold)
+        await db(quota_release)(hold=hold)
 
 
 @asynccontextmanager

@@ -11,10 +11,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
+from chatsite.db import db
 from chatsite.errors import ApiError, ShuttingDown
 from chatsite.identity import Identity
 from chatsite.lifecycle import is_draining
@@ -74,7 +75,7 @@ class QuotaMiddleware:
         admitter = admitter_of(view)
         if admitter is None or request.method not in admitter.methods:
             return None
-        admitting = asyncio.ensure_future(sync_to_async(_admit)(admitter, request))
+        admitting = asyncio.ensure_future(db(_admit)(admitter, request))
         try:
             request.admission = await asyncio.shield(admitting)  # type: ignore[attr-defined]
         except Refused as refused:

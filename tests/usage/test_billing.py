@@ -170,7 +170,8 @@ def test_a_negative_adjustment_cannot_take_the_balance_below_zero(user: Any) -> 
     assert ledger_mismatches() == []
 
 
-@pytest.mark.django_db
+# Transactional: the view reads on a worker thread of its own, which sees only committed rows.
+@pytest.mark.django_db(transaction=True)
 def test_get_usage_returns_the_callers_usage(client: Any, access_token: str) -> None:
     assert client.get("/api/v1/usage", headers={"Authorization": f"Bearer {access_token}"}).json() == {
         "anonymous": False,

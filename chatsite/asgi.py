@@ -8,6 +8,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 
 from django.core.asgi import get_asgi_application
 
+from chatsite.env import settings_load_or_exit
+
+settings_load_or_exit()  # a bad setting stops daphne with one line naming it, not a traceback
 django_http = get_asgi_application()  # sets Django up before the imports below touch models
 
 import socketio  # noqa: E402

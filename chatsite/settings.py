@@ -149,7 +149,7 @@ STATIC_ROOT = env_str("STATIC_ROOT", "") or None
 # the sockets. Credentials travel in headers, never cookies, so no CORS credentials are needed.
 CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
 CORS_ALLOW_HEADERS = ["authorization", "content-type", "x-anon-id", "idempotency-key", "last-event-id", "accept"]
-CORS_EXPOSE_HEADERS = ["content-type"]
+CORS_EXPOSE_HEADERS = ["content-type", "retry-after"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

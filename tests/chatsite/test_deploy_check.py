@@ -44,6 +44,6 @@ def test_the_documented_production_environment_turns_https_on() -> None:
     environ = documented_production_environment()
 
     assert environ["DJANGO_DEBUG"] == "0"
-    for name in ("SECURE_SSL_REDIRECT", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
-        assert environ[name] == "1", name
+    switches = ("SECURE_SSL_REDIRECT", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE")
+    assert {name: environ[name] for name in switches} == dict.fromkeys(switches, "1")
     assert int(environ["SECURE_HSTS_SECONDS"]) >= 31536000

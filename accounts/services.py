@@ -78,7 +78,8 @@ def user_register(*, username: str, password: str, email: str, anon_id: str | No
     try:
         with transaction.atomic():
             # Counted in the account's own transaction: a sign-up that fails (a taken username) is not counted,
-            # and the welcome credit goes only to accounts within the limit.
+            # and the welcome credit goes only to accounts within the limit. Parallel sign-ups from one address
+            # wait here for each other (the counter row's lock); other addresses do not.
             if ip:
                 rate_limit_take(rule=_signup_limit(), subject=ip)
             user = user_model.objects.create_user(username=username, email=email, password=password)

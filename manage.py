@@ -10,4 +10,7 @@ if __name__ == "__main__":
         os.environ.setdefault("DJANGO_DEBUG", "1")
     from django.core.management import execute_from_command_line
 
+    from chatsite.env import settings_load_or_exit
+
+    settings_load_or_exit()  # a bad setting: one line naming it, not a traceback
     execute_from_command_line(sys.argv)

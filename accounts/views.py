@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
-from accounts.services import user_login, user_payload, user_register
-from chatsite.errors import AuthRequired, TokenInvalid
+from accounts.services import token_refresh, user_login, user_payload, user_register
+from chatsite.errors import AuthRequired
 from chatsite.identity import identity_from_request
+from usage.services import client_ip
 
 
 class RegisterSerializer(serializers.Serializer[dict[str, str]]):
@@ -35,7 +33,9 @@ class RegisterView(APIView):
     def post(self, request: Request) -> Response:
         data = RegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = user_register(**data.validated_data, anon_id=request.headers.get("x-anon-id"))
+        result = user_register(
+            **data.validated_data, anon_id=request.headers.get("x-anon-id"), ip=client_ip(request.META)
+        )
         return Response(result, status=201)
 
 
@@ -43,23 +43,15 @@ class TokenView(APIView):
     def post(self, request: Request) -> Response:
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(user_login(**data.validated_data, anon_id=request.headers.get("x-anon-id")))
+        anon_id = request.headers.get("x-anon-id")
+        return Response(user_login(**data.validated_data, anon_id=anon_id, ip=client_ip(request.META)))
 
 
 class TokenRefreshView(APIView):
     def post(self, request: Request) -> Response:
         data = RefreshSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        refresh = TokenRefreshSerializer(data=data.validated_data)
-        try:
-            refresh.is_valid(raise_exception=True)
-        except (TokenError, serializers.ValidationError, ObjectDoesNotExist):  # (the user may be gone)
-            raise TokenInvalid("The refresh token is invalid, expired or already used.") from None
-        except Exception as exc:  # simplejwt raises InvalidToken / AuthenticationFailed subclasses
-            if getattr(exc, "status_code", None) == 401:
-                raise TokenInvalid("The refresh token is invalid, expired or already used.") from None
-            raise
-        return Response(refresh.validated_data)
+        return Response(token_refresh(refresh=data.validated_data["refresh"]))
 
 
 class MeView(APIView):

@@ -9,6 +9,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 
 import django
 
+from chatsite.env import settings_load_or_exit
+
+settings_load_or_exit()  # a bad setting stops the server with one line naming it, not a traceback
 django.setup(set_prefix=False)  # before the imports below touch models
 
 import socketio  # noqa: E402

@@ -1,15 +1,20 @@
 """Typed readers for configuration from the environment.
 
 Every reader raises ``ImproperlyConfigured`` naming the variable, so a bad value stops the server at start-up
-with a clear message instead of failing later on the first request that touches it.
+with a clear message instead of failing later on the first request that touches it. ``settings_load_or_exit``
+prints that message (or one of the settings module's own checks) as one line for ``manage.py`` and the ASGI
+application.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import sys
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -97,3 +102,28 @@ def env_url(name: str, default: str, schemes: tuple[str, ...], environ: Mapping[
     if value and not value.startswith(tuple(f"{scheme}://" for scheme in schemes)):
         raise ImproperlyConfigured(f"{name} must be a URL starting with {' or '.join(schemes)}://, got {value!r}")
     return value
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+
+
+def env_proxy_ssl_header(name: str, environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """A header name (``X-Forwarded-Proto``) whose value ``https`` marks a request the proxy received over TLS,
+    as Django's ``SECURE_PROXY_SSL_HEADER`` wants it: ``("HTTP_X_FORWARDED_PROTO", "https")``; empty: None."""
+    value = env_str(name, "", environ)
+    if not value:
+        return None
+    if not _HEADER_NAME.match(value):
+        raise ImproperlyConfigured(f"{name} must be an HTTP header name such as X-Forwarded-Proto, got {value!r}")
+    return ("HTTP_" + value.upper().replace("-", "_"), "https")
+
+
+def settings_load_or_exit() -> None:
+    """Read the settings now. A bad value ends the process with one line naming the variable (exit status 1)
+    instead of the 50-line traceback of an import error that buries it."""
+    try:
+        settings.INSTALLED_APPS  # noqa: B018  (the first access imports the settings module)
+    except ImproperlyConfigured as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message holds
+        sys.stderr.write(f"Configuration error: {message}\n")
+        raise SystemExit(1) from None

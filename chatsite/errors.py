@@ -26,6 +26,10 @@ class ApiError(Exception):
     def payload(self) -> dict[str, Any]:
         return {"code": self.code, "error": self.message}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the error's response carries besides its body."""
+        return {}
+
 
 class ValidationError(ApiError):
     code, status, default_message = "VALIDATION_ERROR", 400, "The request is not valid."
@@ -95,6 +99,20 @@ class AnonLimitReached(ApiError):
     code, status, default_message = "ANON_LIMIT_REACHED", 429, "You used all free messages. Sign in to go on."
 
 
+class RateLimited(ApiError):
+    code, status, default_message = "RATE_LIMITED", 429, "Too many attempts. Try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)  # whole seconds: the unit of Retry-After
+
+    def payload(self) -> dict[str, Any]:
+        return {**super().payload(), "retry_after": self.retry_after}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class ShuttingDown(ApiError):
     code, status, default_message = "SERVER_SHUTTING_DOWN", 503, "The server is restarting; try again."
 
@@ -126,7 +144,7 @@ class GenerationLost(ApiError):
 def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render every DRF-raised error in the one `{code, error}` shape."""
     if isinstance(exc, ApiError):
-        return Response(exc.payload(), status=exc.status)
+        return Response(exc.payload(), status=exc.status, headers=exc.headers())
     if isinstance(exc, Http404):
         return Response(NotFound().payload(), status=404)
     if isinstance(exc, drf_exceptions.ParseError):

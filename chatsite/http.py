@@ -47,7 +47,7 @@ def allow(*methods: str) -> Callable[[View], View]:
 
 
 def error_json(request: HttpRequest, error: ApiError) -> JsonResponse:
-    return JsonResponse(error.payload(), status=error.status)
+    return JsonResponse(error.payload(), status=error.status, headers=error.headers())
 
 
 json_errors = rendering_errors(error_json)

@@ -16,7 +16,16 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from chatsite.env import env_bool, env_decimal, env_float, env_int, env_list, env_str, env_url
+from chatsite.env import (
+    env_bool,
+    env_decimal,
+    env_float,
+    env_int,
+    env_list,
+    env_proxy_ssl_header,
+    env_str,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -153,7 +162,7 @@ STATIC_ROOT = env_str("STATIC_ROOT", "") or None
 # the sockets. Credentials travel in headers, never cookies, so no CORS credentials are needed.
 CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
 CORS_ALLOW_HEADERS = ["authorization", "content-type", "x-anon-id", "idempotency-key", "last-event-id", "accept"]
-CORS_EXPOSE_HEADERS = ["content-type"]
+CORS_EXPOSE_HEADERS = ["content-type", "retry-after"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -199,6 +208,29 @@ ANON_IP_LIMIT = env_int("ANON_IP_LIMIT", 50, minimum=0)
 ANON_WINDOW_HOURS = env_int("ANON_WINDOW_HOURS", 0, minimum=0)
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=10)
 NEW_USER_CREDITS = env_decimal("NEW_USER_CREDITS", Decimal("0.5"))
+
+# Abuse limits on the auth endpoints, counted in the database (usage/rate_limits.py); 0 turns a limit off.
+SIGNUP_PER_IP = env_int("SIGNUP_PER_IP", 5, minimum=0)
+SIGNUP_WINDOW_MINUTES = env_int("SIGNUP_WINDOW_MINUTES", 60, minimum=1)
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 10, minimum=0)
+LOGIN_FAILURES_PER_IP = env_int("LOGIN_FAILURES_PER_IP", 50, minimum=0)
+LOGIN_WINDOW_MINUTES = env_int("LOGIN_WINDOW_MINUTES", 15, minimum=1)
+
+# HTTPS. Off by default so that a fresh clone and a plain-HTTP local container work; docs/operations.md lists
+# the production values, with which `manage.py check --deploy` is clean.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Probed over plain HTTP from inside the network (the container's health check, load balancers, Prometheus):
+# a redirect to https would fail the probe, and neither endpoint carries a credential.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+if SECURE_PROXY_SSL_HEADER and TRUSTED_PROXY_COUNT == 0:
+    # With nothing in front to set (and overwrite) the header, any client could claim to have come over HTTPS.
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER needs TRUSTED_PROXY_COUNT of at least 1 (a proxy that sets it)")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in logging.getLevelNamesMapping():

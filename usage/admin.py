@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from chatsite.errors import ApiError
-from usage.models import AnonUsage, Balance, IpUsage, LedgerEntry, Reservation
+from usage.models import AnonUsage, Balance, IpUsage, LedgerEntry, RateCounter, Reservation
 from usage.services import balance_grant
 
 
@@ -31,6 +31,15 @@ class AnonUsageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("window_start",)
     search_fields = ("anon_id", "last_ip")
     actions = [reset_usage]
+
+
+@admin.register(RateCounter)
+class RateCounterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Deleting a row lifts that throttle at once (a user locked out by someone guessing their password)."""
+
+    list_display = ("scope", "subject", "count", "window_end")
+    list_filter = ("scope",)
+    search_fields = ("subject",)
 
 
 @admin.register(IpUsage)

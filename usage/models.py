@@ -127,3 +127,21 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount}"
+
+
+class RateCounter(models.Model):
+    """Attempts of one kind (``scope``: sign-ups per address, failed sign-ins per username...) by one subject
+    in the window that ends at ``window_end``: the state of a fixed-window rate limit, in the database every
+    worker shares. A row whose window ended counts nothing and may be deleted at any time."""
+
+    scope = models.CharField(max_length=32)
+    subject = models.CharField(max_length=255)
+    count = models.PositiveIntegerField(default=0)
+    window_end = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "subject"], name="rate_counter_one_per_subject")]
+        indexes = [models.Index(fields=["window_end"], name="rate_counter_window_end")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.subject}: {self.count}"

@@ -89,14 +89,19 @@ def nginx() -> Iterator[Callable[[list[int]], Nginx]]:
 
 
 @pytest.fixture
-def site(servers: Any, nginx: Callable[[list[int]], Nginx]) -> Callable[..., Site]:
+def site(servers: Any, nginx: Callable[[list[int]], Nginx]) -> Iterator[Callable[..., Site]]:
     """Two workers behind nginx, started with TRUSTED_PROXY_COUNT=1 as in docker/compose.yml."""
+    started: list[Site] = []
 
     def start(**env: str) -> Site:
         workers = parallel([lambda: servers(TRUSTED_PROXY_COUNT="1", **env)] * 2)
-        return Site(nginx([worker.port for worker in workers]), workers)
+        started.append(Site(nginx([worker.port for worker in workers]), workers))
+        return started[-1]
 
-    return start
+    yield start
+    for proxied in started:  # nginx first, then both workers at once (each drains on SIGTERM)
+        proxied.nginx.stop()
+        parallel([worker.stop for worker in proxied.workers])
 
 
 def stream_events(url: str, body: dict[str, Any], headers: dict[str, str]) -> Iterator[Event]:

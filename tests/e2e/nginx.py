@@ -90,7 +90,8 @@ class Nginx:
         config = render(SHIPPED.read_text(), port=self.port, upstream_ports=self.upstream_ports)
         (self.prefix / "nginx.conf").write_text(config)
         self.process = subprocess.Popen(
-            [binary, "-p", f"{self.prefix}/", "-c", "nginx.conf", "-g", "daemon off;"],
+            # -e: the log nginx writes to before it has read the configuration (a build's default may be root's).
+            [binary, "-p", f"{self.prefix}/", "-e", "stderr", "-c", "nginx.conf", "-g", "daemon off;"],
             stdout=subprocess.DEVNULL,
             stderr=(self.prefix / "logs" / "stderr.log").open("wb"),
         )

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "chats",
     "messaging",
     "usage",
+    "web",
 ]
 
 MIDDLEWARE = [

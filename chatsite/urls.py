@@ -4,8 +4,10 @@ from django.urls import path
 from chatsite import auth_views
 from chatsite.health import health, metrics
 from messaging import views as messaging
+from web import views as web
 
 urlpatterns = [
+    path("", web.index),
     path("admin/", admin.site.urls),
     path("health", health),
     path("metrics", metrics),

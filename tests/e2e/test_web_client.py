@@ -17,7 +17,7 @@ from tests.e2e.browser import WAIT_MS, Tabs, chromium, send
 # One event loop for the module, so that one browser serves every test.
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "client.png"
-SLOW_TEXT = " ".join(f"tok{i}" for i in range(60))
+SLOW_TEXT = " ".join(f"tok{i}" for i in range(100))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -39,8 +39,8 @@ async def tabs(browser: Browser) -> AsyncIterator[Tabs]:
 
 @pytest.fixture
 def slow_model(fake_model: Any) -> str:
-    """Three seconds of answer: long enough to reload or stop in the middle of it."""
-    fake_model(name="slow", upstream_model="fake:tokens=60:delay_ms=50")
+    """Five seconds of answer: time enough, even on a busy machine, to reload or stop in the middle of it."""
+    fake_model(name="slow", upstream_model="fake:tokens=100:delay_ms=50")
     return "slow"
 
 
@@ -60,7 +60,7 @@ def text_of(message: Locator) -> Locator:
 
 
 async def test_a_guest_sends_and_sees_the_answer_stream(servers: Any, tabs: Tabs) -> None:
-    page = await tabs.open(servers(ECHO_DELAY_MS="60"))
+    page = await tabs.open(servers(ECHO_DELAY_MS="100"))  # two seconds of answer: seen while it streams
     await expect(page.get_by_test_id("usage")).to_have_text("10 of 10 free messages left")
     question = "Plan a weekend in Lisbon: two museums, a viewpoint at sunset and somewhere good for grilled fish"
 

@@ -89,6 +89,8 @@ function chatNew() {
 }
 
 function chatDelete(chatId) {
+  const title = state.chats.get(chatId)?.title || 'New chat';
+  if (!window.confirm(`Delete the chat "${title}" and all its messages?`)) return;
   connection.request('delete_chat', { chat_id: chatId }).then(() => chatRemoved(chatId), problemShow);
 }
 

@@ -80,7 +80,7 @@ export function selectModel(name) {
 export function renderChats(chats, currentId, on) {
   const items = chats.map((chat) => {
     const title = chat.title || 'New chat';
-    const open = el('button', { type: 'button', className: 'chat-open', text: title });
+    const open = el('button', { type: 'button', className: 'chat-open', text: title, title });
     open.addEventListener('click', () => on.open(chat.id));
     const remove = el('button', {
       type: 'button',
@@ -124,15 +124,16 @@ export function renderMessages(views) {
       messageNodes.delete(id);
     }
   }
-  for (const view of views) {
+  views.forEach((view, index) => {
     let node = messageNodes.get(view.id);
     if (!node) {
       node = messageNode();
       messageNodes.set(view.id, node);
     }
     messageFill(node, view);
-    list.append(node); // moves a kept node into place
-  }
+    // Move a node only when it is out of place: a moved node loses focus and a screen reader's place.
+    if (list.children[index] !== node) list.insertBefore(node, list.children[index] || null);
+  });
   $('empty').hidden = views.length > 0;
   if (follow) list.scrollTop = list.scrollHeight;
 }
@@ -154,6 +155,8 @@ function messageFill(node, view) {
   node.dataset.id = view.id;
   node.dataset.role = view.role;
   node.dataset.status = view.status;
+  // A screen reader announces the answer once it is whole, not at every word.
+  node.setAttribute('aria-busy', String(view.status === 'streaming'));
   node.querySelector('.message-meta').textContent = metaOf(view);
   textFill(node, view.text, view.reasoning);
   node.querySelector('.message-actions').replaceChildren(...view.actions.map(button));

@@ -28,6 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-partial-raster",  # whole tiles: the same page gives the same screenshot, byte for byte
 ]
 # Every wait is bounded: a client that hangs fails its own test, never the run.
 WAIT_MS = 15_000

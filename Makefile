@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 3000
 export DJANGO_DEBUG ?= 1
 
-.PHONY: run install install-dev test test-e2e-deps lint format typecheck migrations-check bench clean
+.PHONY: run install install-dev test test-e2e-deps lint format typecheck migrations-check bench vendor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ test: install-dev test-e2e-deps
 	$(BIN)/python manage.py makemigrations --check --dry-run > /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-APPS := chatsite usage chats messaging accounts
+APPS := chatsite usage chats messaging accounts web
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -58,6 +58,19 @@ migrations-check: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/stream_overhead.py
+
+# The web client's Socket.IO library, copied from the npm package of the version tests/package.json pins (the
+# one the Node end-to-end clients use), so the page needs no build step and no CDN.
+VENDOR := web/static/web/vendor
+vendor:
+	@version=$$(node -p "require('./tests/package.json').dependencies['socket.io-client']") && \
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent "socket.io-client@$$version" > /dev/null && tar -xzf socket.io-client-*.tgz) && \
+	cp "$$tmp/package/dist/socket.io.esm.min.js" $(VENDOR)/socket.io.esm.min.js && \
+	cp "$$tmp/package/LICENSE" $(VENDOR)/socket.io-client.LICENSE && \
+	printf 'socket.io-client %s (MIT) from npm: dist/socket.io.esm.min.js\nsha256 %s\n' "$$version" \
+	  "$$(sha256sum $(VENDOR)/socket.io.esm.min.js | cut -d' ' -f1)" > $(VENDOR)/socket.io-client.VERSION && \
+	cat $(VENDOR)/socket.io-client.VERSION
 
 clean:
 	rm -rf $(VENV) tests/node_modules db.sqlite3 db.sqlite3-*

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "chats",
     "messaging",
     "accounts",
+    "web",
 ]
 
 # The admin's stack (and the test client's). The API is served by chatsite.handlers.ApiHandler with

@@ -7,8 +7,10 @@ from accounts import views as accounts
 from chatsite.health import health
 from chatsite.metrics import metrics
 from messaging import views as messaging
+from web import views as web
 
 urlpatterns = [
+    path("", web.index),
     path("admin/", admin.site.urls),
     path("health", health),
     path("metrics", metrics),

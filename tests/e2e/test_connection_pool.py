@@ -33,7 +33,7 @@ def use_every_kind_of_request(url: str, number: int) -> bool:
 
 
 def test_a_pool_of_two_connections_serves_many_requests_of_every_kind(servers: Any) -> None:
-    server = servers(DATABASE_POOL_SIZE="2")
+    server = servers(DATABASE_POOL_SIZE="2", SIGNUP_PER_IP="100")
 
     # Eight clients at once, twice: a connection kept by any request (or its thread) would run the pool dry.
     for first in (0, 8):

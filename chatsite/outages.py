@@ -125,16 +125,16 @@ redis_health = DependencyHealth("Redis")
 
 
 @asynccontextmanager
-async def redis_call(doing: str, *, fail_fast: bool = True) -> AsyncIterator[None]:
-    """Redis commands that take at most ``REDIS_TIMEOUT_SECONDS`` together, and whose outage becomes
-    ``ServiceUnavailable`` once ``redis_health`` has been told (and has logged it). While Redis is known to be
-    down the block does not run at all, unless ``fail_fast`` is off (the probe and the health checks must try).
-    """
+async def redis_call(doing: str, *, fail_fast: bool = True, blocking: float = 0.0) -> AsyncIterator[None]:
+    """Redis commands that take at most ``REDIS_TIMEOUT_SECONDS`` together (plus the ``blocking`` seconds a
+    blocking command asked Redis to wait), and whose outage becomes ``ServiceUnavailable`` once ``redis_health``
+    has been told (and has logged it). While Redis is known to be down the block does not run at all, unless
+    ``fail_fast`` is off (the probe and the health checks must try)."""
     if fail_fast and redis_health.down:
         redis_health.failures += 1
         raise ServiceUnavailable()
     try:
-        async with asyncio.timeout(settings.REDIS_TIMEOUT_SECONDS):
+        async with asyncio.timeout(settings.REDIS_TIMEOUT_SECONDS + blocking):
             yield
     except REDIS_OUTAGE_ERRORS as error:  # (TimeoutError is an OSError)
         redis_health.failed(error, doing)

@@ -50,11 +50,6 @@ def redis_options() -> dict[str, Any]:
     }
 
 
-def redis_block_seconds(wanted: float) -> float:
-    """How long a blocking read (XREAD BLOCK) may wait: well below ``REDIS_TIMEOUT_SECONDS``, which bounds it."""
-    return max(min(wanted, settings.REDIS_TIMEOUT_SECONDS / 2), 0.001)
-
-
 def redis_key(*parts: str) -> str:
     return ":".join((settings.REDIS_PREFIX, *parts))
 

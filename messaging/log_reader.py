@@ -8,11 +8,11 @@ from django.conf import settings
 
 from chatsite.errors import ServiceUnavailable
 from chatsite.outages import redis_call, redis_health
-from chatsite.redis import raise_if_cancelled, redis_block_seconds, redis_client, redis_enabled
+from chatsite.redis import raise_if_cancelled, redis_client, redis_enabled
 from messaging import events
 from messaging.events import Batch, StreamEvent, log_entry, log_entry_events, log_key
 
-# Redis blocks a reader at most this long per call (and always well below the client's socket timeout).
+# Redis blocks a reader at most this long per call.
 REDIS_BLOCK_SECONDS = 2.0
 READ_ENTRIES = 200
 
@@ -46,8 +46,8 @@ class LogCursor:
         if self.broken:
             raise LogUnreadable
         try:
-            async with redis_call("following a stream log"):
-                wait_ms = max(int(redis_block_seconds(block) * 1000), 1)
+            async with redis_call("following a stream log", blocking=block):
+                wait_ms = max(int(block * 1000), 1)
                 answer: Any = await redis_client().xread({self.key: self.entry}, count=READ_ENTRIES, block=wait_ms)
         except ServiceUnavailable:
             raise LogUnreadable from None

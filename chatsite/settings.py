@@ -109,13 +109,16 @@ def _database(url: str) -> dict[str, Any]:
 def _postgres_timeouts(options: dict[str, Any]) -> dict[str, Any]:
     """No database call waits for ever: connecting is bounded (a host that is down or hung), and so is every
     statement (a lock that is never released). Options given in DATABASE_URL's query win."""
-    options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5, minimum=2))
-    statement_ms = round(env_float("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30.0) * 1000)
+    options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT_SECONDS)
+    statement_ms = round(DATABASE_STATEMENT_TIMEOUT_SECONDS * 1000)
     if statement_ms and "statement_timeout" not in options.get("options", ""):
         options["options"] = f"{options.get('options', '')} -c statement_timeout={statement_ms}".strip()
     return options
 
 
+# (libpq counts whole seconds, and at least 2.)
+DATABASE_CONNECT_TIMEOUT_SECONDS = env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5, minimum=2)
+DATABASE_STATEMENT_TIMEOUT_SECONDS = env_float("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30.0)
 DATABASES = {"default": _database(env_url("DATABASE_URL", "", ("postgres", "postgresql", "sqlite")))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

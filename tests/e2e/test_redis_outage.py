@@ -7,6 +7,7 @@ bounded (``READ_TIMEOUT``): a request that goes silent fails the test instead of
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -19,6 +20,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from chats.models import Message
 from messaging.models import LanguageModel
+from tests.conftest import REQUIRE_SERVICES
 from tests.e2e.http import parallel
 from tests.e2e.outages import OwnRedis, SseClient, request, wait_for
 from tests.e2e.servers import Server
@@ -34,6 +36,11 @@ TERMINAL = {"assistant_complete", "usage_info"}
 
 @pytest.fixture
 def own_redis() -> Iterator[OwnRedis]:
+    if shutil.which("redis-server") is None:
+        message = "needs redis-server (these tests start and stop Redis servers of their own)"
+        if REQUIRE_SERVICES:
+            pytest.fail(message + ", and CHATSITE_REQUIRE_SERVICES=1 forbids skipping", pytrace=False)
+        pytest.skip(message)
     redis = OwnRedis().start()
     yield redis
     redis.kill()

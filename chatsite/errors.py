@@ -117,6 +117,14 @@ class ShuttingDown(ApiError):
     code, status, default_message = "SERVER_SHUTTING_DOWN", 503, "The server is restarting; try again."
 
 
+class ServiceUnavailable(ApiError):
+    code, status, default_message = (
+        "SERVICE_UNAVAILABLE",
+        503,
+        "A service this server needs is unreachable; try again in a moment.",
+    )
+
+
 class UpstreamError(ApiError):
     code, status, default_message = "UPSTREAM_ERROR", 502, "The model provider failed."
 

@@ -1,38 +1,84 @@
-"""The health endpoint and the JSON error pages."""
+"""The health endpoints and the JSON error pages.
+
+``/health/live`` says the process answers (no dependency is checked). ``/health`` and ``/health/ready`` check
+the database and Redis at the same time, each within ``CHECK_SECONDS``, so they answer within a second even
+when a dependency hangs; ``/health/ready`` is also 503 from the moment a SIGTERM starts the drain, so a load
+balancer stops sending new work to a worker that is finishing its answers.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chatsite.errors import ApiError, NotFound
-from chatsite.redis import redis_client, redis_enabled
+from chatsite.lifecycle import is_draining
+from chatsite.outages import (
+    DATABASE_OUTAGE_ERRORS,
+    database_health,
+    database_ping,
+    database_unavailable,
+    redis_ping,
+)
+from chatsite.redis import redis_enabled
+
+CHECK_SECONDS = 0.8
 
 
-def _database_ok() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return True
+async def _database_check() -> None:
+    try:
+        await database_ping()
+    except DATABASE_OUTAGE_ERRORS as error:
+        database_unavailable(error, "checking health")
+        raise
+    database_health.answered()
+
+
+async def _outcome(check: Callable[[], Awaitable[None]]) -> str:
+    """``ok``, or ``error: <the exception's name>`` (``TimeoutError`` for a check that outlasts ``CHECK_SECONDS``:
+    reported, but not taken for an outage by the sends, which only real failures of real calls stop)."""
+    try:
+        async with asyncio.timeout(CHECK_SECONDS):
+            await check()
+    except TimeoutError:
+        return "error: TimeoutError"
+    except Exception as exc:
+        return f"error: {type(exc.__cause__ or exc).__name__}"
+    return "ok"
+
+
+async def _checks() -> dict[str, str]:
+    checks = {"database": _outcome(_database_check)}
+    if redis_enabled():
+        checks["redis"] = _outcome(redis_ping)
+    outcomes = await asyncio.gather(*checks.values())
+    return dict(zip(checks, outcomes, strict=True))
+
+
+def _report(status: str, checks: dict[str, str], healthy: bool) -> JsonResponse:
+    return JsonResponse({"status": status, "checks": checks}, status=200 if healthy else 503)
 
 
 async def health(request: HttpRequest) -> HttpResponse:
-    checks: dict[str, str] = {}
-    try:
-        await sync_to_async(_database_ok)()
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"error: {type(exc).__name__}"
-    if redis_enabled():
-        try:
-            await redis_client().ping()  # type: ignore[misc]  # redis-py types it for both of its clients
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"error: {type(exc).__name__}"
+    """The database and Redis both answer (200), or not (503)."""
+    checks = await _checks()
     healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+    return _report("ok" if healthy else "error", checks, healthy)
+
+
+async def ready(request: HttpRequest) -> HttpResponse:
+    """Whether this worker should get new requests: healthy, and not draining for a shutdown."""
+    if is_draining():
+        return _report("draining", {}, healthy=False)
+    return await health(request)
+
+
+async def live(request: HttpRequest) -> HttpResponse:
+    """The process runs and answers (a worker that is draining is still live: let it finish)."""
+    return JsonResponse({"status": "ok"})
 
 
 def not_found(request: HttpRequest, exception: Any = None) -> HttpResponse:

@@ -10,13 +10,15 @@ from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 
 from chatsite.errors import ApiError, MethodNotAllowed
+from chatsite.outages import DATABASE_OUTAGE_ERRORS, database_unavailable
 
 View = Callable[..., Awaitable[HttpResponseBase]]
 ErrorRenderer = Callable[[HttpRequest, ApiError], HttpResponseBase]
 
 
 def rendering_errors(render: ErrorRenderer) -> Callable[[View], View]:
-    """An ``ApiError`` raised by an async view becomes the response ``render`` makes of it."""
+    """An ``ApiError`` raised by an async view becomes the response ``render`` makes of it, and so does an
+    unreachable database (``SERVICE_UNAVAILABLE``, a fast coded answer rather than a 500)."""
 
     def decorator(view: View) -> View:
         @functools.wraps(view)
@@ -25,6 +27,8 @@ def rendering_errors(render: ErrorRenderer) -> Callable[[View], View]:
                 return await view(request, *args, **kwargs)
             except ApiError as error:
                 return render(request, error)
+            except DATABASE_OUTAGE_ERRORS as error:
+                return render(request, database_unavailable(error, "answering a request"))
 
         return wrapper
 

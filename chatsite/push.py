@@ -8,6 +8,7 @@ registers on this server. Socket.IO rooms fan out through Redis with python-sock
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,11 +17,13 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chatsite.identity import Identity
+from chatsite.outages import redis_health
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/chats"
 PUSH_TYPE = "identity.push"  # the channel-layer message type; the consumer's handler is named after it
+PUSH_SOON_SECONDS = 2.0
 
 sio = socketio.AsyncServer(
     async_mode="asgi",
@@ -45,3 +48,15 @@ async def push(identity: Identity, event: str, data: dict[str, Any], *, exclude:
             )
     except Exception:  # a push is a courtesy: the data stays readable through list_* and the streams
         log.exception("push of %s failed", event)
+
+
+async def push_soon(identity: Identity, event: str, data: dict[str, Any]) -> None:
+    """``push`` for a caller that must not wait on it (a running answer, a refusal): skipped while Redis is known
+    to be down (both fan-outs go through it), and given up after ``PUSH_SOON_SECONDS`` when Redis hangs."""
+    if redis_health.down:
+        return
+    try:
+        async with asyncio.timeout(PUSH_SOON_SECONDS):
+            await push(identity, event, data)
+    except TimeoutError:
+        log.warning("push of %s gave up after %s s", event, PUSH_SOON_SECONDS)

@@ -118,15 +118,30 @@ def _database(url: str) -> dict[str, Any]:
         raise ImproperlyConfigured(f"DATABASE_URL is not a usable database URL: {exc}") from None
     if config.get("ENGINE") not in {"django.db.backends.postgresql", "django.db.backends.sqlite3"}:
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// (or sqlite://) URL")
-    if config["ENGINE"].endswith("postgresql") and DATABASE_POOL_SIZE:
-        # Open connections kept by this process and lent to each database call, instead of a new connection
-        # (a new server process) for every request (docs/performance.md).
-        pool = {"min_size": min(2, DATABASE_POOL_SIZE), "max_size": DATABASE_POOL_SIZE, "timeout": 10}
-        config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": pool}
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        config["OPTIONS"] = _postgres_timeouts(dict(config.get("OPTIONS") or {}))
+        if DATABASE_POOL_SIZE:
+            # Open connections kept by this process and lent to each database call, instead of a new connection
+            # (a new server process) for every request (docs/performance.md).
+            pool = {"min_size": min(2, DATABASE_POOL_SIZE), "max_size": DATABASE_POOL_SIZE, "timeout": 10}
+            config["OPTIONS"]["pool"] = pool
     return dict(config)
 
 
+def _postgres_timeouts(options: dict[str, Any]) -> dict[str, Any]:
+    """No database call waits for ever: connecting is bounded (a host that is down or hung), and so is every
+    statement (a lock that is never released). Options given in DATABASE_URL's query win."""
+    options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT_SECONDS)
+    statement_ms = round(DATABASE_STATEMENT_TIMEOUT_SECONDS * 1000)
+    if statement_ms and "statement_timeout" not in options.get("options", ""):
+        options["options"] = f"{options.get('options', '')} -c statement_timeout={statement_ms}".strip()
+    return options
+
+
 DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10, minimum=0, maximum=100)
+# (libpq counts whole seconds, and at least 2.)
+DATABASE_CONNECT_TIMEOUT_SECONDS = env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5, minimum=2)
+DATABASE_STATEMENT_TIMEOUT_SECONDS = env_float("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30.0)
 DATABASES = {"default": _database(env_url("DATABASE_URL", "", ("postgres", "postgresql", "sqlite")))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -141,6 +156,10 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 REDIS_PREFIX = env_str("REDIS_PREFIX", "chatsite")
+# No Redis command or connection waits longer than this (chatsite/redis.py).
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+# How often each process probes Redis (and a database it found down) for an outage and its end (chatsite/outages.py).
+HEALTH_PROBE_SECONDS = env_float("HEALTH_PROBE_SECONDS", 1.0, minimum=0.05)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -201,6 +220,7 @@ STREAM_LOG_TTL_SECONDS = env_int("STREAM_LOG_TTL_SECONDS", 600, minimum=1)
 STREAM_FLUSH_MS = env_int("STREAM_FLUSH_MS", 25, minimum=0)
 STREAM_TOKEN_TTL_SECONDS = env_int("STREAM_TOKEN_TTL_SECONDS", 900, minimum=1)
 GENERATION_ORPHAN_SECONDS = env_int("GENERATION_ORPHAN_SECONDS", 30, minimum=1)
+STREAM_LOG_STALL_SECONDS = env_float("STREAM_LOG_STALL_SECONDS", 30.0, minimum=0.1)
 SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 20.0, minimum=0)
 
 # Quotas and billing.

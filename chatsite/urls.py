@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import path
 
 from accounts import views as accounts
-from chatsite.health import health
+from chatsite.health import health, live, ready
 from chatsite.metrics import metrics
 from messaging import views as messaging
 from web import views as web
@@ -13,6 +13,8 @@ urlpatterns = [
     path("", web.index),
     path("admin/", admin.site.urls),
     path("health", health),
+    path("health/live", live),
+    path("health/ready", ready),
     path("metrics", metrics),
     path("api/v1/auth/register", accounts.RegisterView.as_view()),
     path("api/v1/auth/token", accounts.TokenView.as_view()),

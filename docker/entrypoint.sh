@@ -7,7 +7,8 @@ if [ "$#" -gt 0 ]; then
     exec "$@"
 fi
 
-python manage.py migrate --noinput
+# Without the statement timeout of the serving process: a migration may rewrite a large table.
+DATABASE_STATEMENT_TIMEOUT_SECONDS=0 python manage.py migrate --noinput
 
 # --proxy-headers makes daphne take the client address from the first X-Forwarded-For entry, which the client
 # controls, and the scheme from X-Forwarded-Proto. Use it only behind proxies (TRUSTED_PROXY_COUNT >= 1), never

@@ -11,9 +11,10 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 from chats import protocol
-from chatsite.errors import AnonLimitReached, ApiError, InsufficientBalance
+from chatsite.errors import AnonLimitReached, ApiError, InsufficientBalance, ServiceUnavailable
 from chatsite.identity import Identity, identity_from_request
-from chatsite.push import push
+from chatsite.outages import dependencies_down
+from chatsite.push import push_soon
 from messaging import events
 from messaging.requests import GenerationRequest, regenerate_request_parse, send_request_parse
 from messaging.responses import pre_stream_error
@@ -41,6 +42,10 @@ class GenerationAdmission:
         self.parse = parse
 
     def demand(self, request: HttpRequest) -> Demand[Subject]:
+        if dependencies_down():
+            # Refused at once, before any quota is taken: a generation needs the database to be stored and
+            # settled, and Redis to be followed, stopped and recovered from other processes.
+            raise ServiceUnavailable()
         identity = identity_from_request(request)
         assert identity is not None
         parsed = self.parse(request)
@@ -52,7 +57,7 @@ class GenerationAdmission:
 
     async def refusal(self, request: HttpRequest, identity: Identity | None, error: ApiError) -> HttpResponseBase:
         if identity is not None and isinstance(error, ANNOUNCED):
-            await push(identity, protocol.ASSISTANT_ERROR, events.error_data(error))
+            await push_soon(identity, protocol.ASSISTANT_ERROR, events.error_data(error))
         return pre_stream_error(request, error)
 
 

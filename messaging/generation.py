@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -18,7 +19,8 @@ from chats.models import Message
 from chats.services import chat_set_title
 from chatsite.db import db
 from chatsite.errors import ApiError, UpstreamStalled, UpstreamTimeout
-from chatsite.push import push
+from chatsite.outages import DATABASE_OUTAGE_ERRORS, database_unavailable
+from chatsite.push import push_soon
 from messaging import events
 from messaging.hub import LocalStream, hub
 from messaging.models import LanguageModel
@@ -40,6 +42,9 @@ from usage.services import QuotaHold
 log = logging.getLogger(__name__)
 
 _running: set[asyncio.Task[None]] = set()
+
+STORE_RETRY_SECONDS = 60.0
+STORE_RETRY_PAUSE_SECONDS = 0.5
 
 
 @dataclass
@@ -86,7 +91,21 @@ class Generation:
         self._emit_start()
         await self._announce()
         outcome = await self._generate()
-        finished = await db(generation_finish)(
+        finished = await self._store(outcome)
+        self._emit_end(outcome, finished)
+        identity = self.plan.identity
+        answer = protocol.message_pushed(self.ids["chat_id"], finished.message)
+        await push_soon(identity, protocol.MESSAGE_CREATED, answer)
+        await push_soon(identity, protocol.USAGE_INFO, finished.caller_usage)
+        if self.started.chat_created and outcome.status == Message.Status.COMPLETE:
+            await self._name_chat()
+
+    async def _store(self, outcome: Outcome) -> FinishedGeneration:
+        """Store the answer and settle it; while the database is unreachable, try again for up to
+        ``STORE_RETRY_SECONDS`` (the answer is generated and paid for: it must not be lost to a blip). Its
+        readers get pings meanwhile, and its owner key keeps it from being reaped."""
+        finish = functools.partial(
+            db(generation_finish),
             message_id=self.started.message_id,
             model=self.plan.model,
             identity=self.plan.identity,
@@ -94,12 +113,15 @@ class Generation:
             ending=outcome.ending(last_event_id=events.last_id_when_ended(self.stream.last_id)),
             prompt_estimate=self.plan.prompt_estimate,
         )
-        self._emit_end(outcome, finished)
-        identity = self.plan.identity
-        await push(identity, protocol.MESSAGE_CREATED, protocol.message_pushed(self.ids["chat_id"], finished.message))
-        await push(identity, protocol.USAGE_INFO, finished.caller_usage)
-        if self.started.chat_created and outcome.status == Message.Status.COMPLETE:
-            await self._name_chat()
+        deadline = asyncio.get_running_loop().time() + STORE_RETRY_SECONDS
+        while True:
+            try:
+                return await finish()
+            except DATABASE_OUTAGE_ERRORS as error:
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise
+                database_unavailable(error, "storing an answer")
+                await asyncio.sleep(STORE_RETRY_PAUSE_SECONDS)
 
     def _emit_start(self) -> None:
         payload = {**self.ids, "model": self.plan.model.name, "stream_token": stream_token_make(self.message_id)}
@@ -123,9 +145,9 @@ class Generation:
         """Tell the owner's other sockets about the new turn (once per generation, never per token)."""
         identity, started = self.plan.identity, self.started
         created = protocol.CHAT_CREATED if started.chat_created else protocol.CHAT_UPDATED
-        await push(identity, created, protocol.chat_pushed(started.chat))
+        await push_soon(identity, created, protocol.chat_pushed(started.chat))
         if started.user_message is not None:
-            await push(
+            await push_soon(
                 identity, protocol.MESSAGE_CREATED, protocol.message_pushed(self.ids["chat_id"], started.user_message)
             )
 
@@ -180,9 +202,13 @@ class Generation:
         title = title_from_text(first)
         if self.plan.model.provider != LanguageModel.Provider.ECHO:
             title = await _model_title(self.plan.model, first) or title
-        chat = await db(chat_set_title)(chat_id=self.started.chat_id, title=title)
+        try:
+            chat = await db(chat_set_title)(chat_id=self.started.chat_id, title=title)
+        except DATABASE_OUTAGE_ERRORS as error:  # the chat keeps no title until it is renamed
+            database_unavailable(error, "naming a chat")
+            return
         if chat is not None:
-            await push(self.plan.identity, protocol.CHAT_UPDATED, protocol.chat_pushed(chat))
+            await push_soon(self.plan.identity, protocol.CHAT_UPDATED, protocol.chat_pushed(chat))
 
 
 async def _model_title(model: LanguageModel, first: str) -> str | None:

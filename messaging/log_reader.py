@@ -2,50 +2,79 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from django.conf import settings
 
+from chatsite.errors import ServiceUnavailable
+from chatsite.outages import redis_call, redis_health
 from chatsite.redis import raise_if_cancelled, redis_client, redis_enabled
 from messaging import events
 from messaging.events import Batch, StreamEvent, log_entry, log_entry_events, log_key
 
-# Redis blocks a reader at most this long per call, below the client's socket timeout (5 s by default).
+# Redis blocks a reader at most this long per call.
 REDIS_BLOCK_SECONDS = 2.0
 READ_ENTRIES = 200
 
 
-async def follow_redis(message_id: str, after: int, idle: float) -> AsyncIterator[Batch | None]:
-    """Replay and follow a stream written by any process; ``None`` after each ``idle`` of silence."""
-    key = log_key(message_id)
-    last, quiet = "0-0", 0.0
-    block = min(idle, REDIS_BLOCK_SECONDS)
-    while True:
-        answer: Any = await redis_client().xread({key: last}, count=READ_ENTRIES, block=max(int(block * 1000), 1))
+class LogUnreadable(Exception):
+    """The log cannot be followed from here: Redis is unreachable, or the log lost events (a write dropped during
+    an outage, or a Redis that restarted empty while the answer ran)."""
+
+
+class LogCursor:
+    """A reader's place in an answer's log: the last entry it read, and the id of the last event it delivered.
+
+    Events must follow one another without a gap; a gap means the log lost events, and from then on the cursor
+    is broken (the reader must take the rest from the database). That also covers the end a dead generation's
+    log gets, numbered well past what it held (``events.ORPHAN_ID_GAP``): its answer is stored by then.
+    """
+
+    def __init__(self, message_id: str, after: int) -> None:
+        self.key = log_key(message_id)
+        self.entry = "0-0"
+        self.after = after
+        self.ended = False
+        self.broken = False
+
+    @property
+    def readable(self) -> bool:
+        return not self.broken and not redis_health.down
+
+    async def read(self, block: float) -> Batch:
+        """The next events; empty when none came within ``block`` seconds. Raises ``LogUnreadable``."""
+        if self.broken:
+            raise LogUnreadable
+        try:
+            async with redis_call("following a stream log", blocking=block):
+                wait_ms = max(int(block * 1000), 1)
+                answer: Any = await redis_client().xread({self.key: self.entry}, count=READ_ENTRIES, block=wait_ms)
+        except ServiceUnavailable:
+            raise LogUnreadable from None
         raise_if_cancelled()  # in case the client lost a cancellation in the blocking read
-        if not answer:
-            quiet += block
-            if quiet >= idle:
-                quiet = 0.0
-                yield None
-            continue
-        quiet, batch, ended = 0.0, [], False
+        return self._take(answer or [])
+
+    def _take(self, answer: list[Any]) -> Batch:
+        batch: Batch = []
         for _key, entries in answer:
             for entry_id, fields in entries:
-                last = entry_id
                 for event in log_entry_events(fields):
-                    ended = ended or event.final  # the end counts even when the reader already has it
-                    if (event.id or 0) > after:  # (logged events always have an id)
-                        batch.append(event)
-        if batch:
-            yield batch
-        if ended:
-            return
+                    if (event.id or 0) <= self.after:  # (logged events always have an id)
+                        self.ended = self.ended or event.final  # the end counts even when the reader has it
+                        continue
+                    if event.id != events.next_id(self.after):
+                        self.broken = True
+                        return batch
+                    batch.append(event)
+                    self.after, self.ended = event.id, event.final
+                self.entry = entry_id
+        return batch
 
 
 async def redis_log_exists(message_id: str) -> bool:
-    return bool(await redis_client().exists(log_key(message_id)))
+    """Whether the answer has a log; raises ``ServiceUnavailable`` when Redis cannot say."""
+    async with redis_call("looking for a stream log"):
+        return bool(await redis_client().exists(log_key(message_id)))
 
 
 async def orphan_log(message_id: str) -> tuple[int, str]:
@@ -53,7 +82,8 @@ async def orphan_log(message_id: str) -> tuple[int, str]:
     answer's row has none: it is only written when a generation ends)."""
     if not redis_enabled():
         return events.orphan_end_id(None), ""
-    entries: Any = await redis_client().xrange(log_key(message_id))
+    async with redis_call("reading a dead generation's log"):
+        entries: Any = await redis_client().xrange(log_key(message_id))
     logged = [event for _, fields in entries for event in log_entry_events(fields)]
     text = "".join(event.data["delta"] for event in logged if event.name == events.ASSISTANT_DELTA)
     return events.orphan_end_id(max((event.id or 0 for event in logged), default=0)), text
@@ -62,5 +92,6 @@ async def orphan_log(message_id: str) -> tuple[int, str]:
 async def log_end_append(message_id: str, event: StreamEvent) -> None:
     """End the log of a stream whose generation died with its terminal event."""
     key = log_key(message_id)
-    await redis_client().xadd(key, log_entry([event]))
-    await redis_client().expire(key, settings.STREAM_LOG_TTL_SECONDS)
+    async with redis_call("ending a dead generation's log"):
+        await redis_client().xadd(key, log_entry([event]))
+        await redis_client().expire(key, settings.STREAM_LOG_TTL_SECONDS)

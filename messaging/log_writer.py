@@ -4,6 +4,10 @@ Deltas wait at most ``STREAM_FLUSH_MS`` (or until ``FLUSH_EVENTS`` wait for one 
 written at once, with whatever else is waiting. One pipelined round trip then carries every answer's batch: a
 command in a pipeline costs this process about a tenth of a command sent alone (docs/performance.md), and this
 runs on the event loop that forwards every token.
+
+While Redis is unreachable the batches are dropped (logged once per interval, never retried): the answer still
+runs, its readers in this process still get every event, and it is stored and settled as usual. A reader in
+another process notices the gap this leaves in the log and finishes from the database (messaging/follow.py).
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import weakref
 
 from django.conf import settings
 
+from chatsite.errors import ServiceUnavailable
+from chatsite.outages import LogThrottle, redis_call
 from chatsite.redis import raise_if_cancelled, redis_client
 from messaging.events import COALESCED, StreamEvent, log_entry
 from messaging.metrics import REDIS_STREAM_WRITES
 
 log = logging.getLogger(__name__)
+throttled = LogThrottle(log)
 
 FLUSH_EVENTS = 64
 WRITE_WAIT_SECONDS = 10.0
@@ -76,26 +83,35 @@ class RedisLog:
     async def _write(self, batches: dict[str, list[StreamEvent]]) -> None:
         if not batches:
             return
+        written = False
         try:
-            async with redis_client().pipeline(transaction=False) as pipe:
-                for key, batch in batches.items():
-                    pipe.xadd(key, log_entry(batch))
-                    if batch[-1].final:
-                        pipe.expire(key, settings.STREAM_LOG_TTL_SECONDS)
-                    elif key not in self.started:
-                        pipe.expire(key, max(settings.STREAM_LOG_TTL_SECONDS, RUNNING_LOG_TTL_SECONDS))
-                results = await pipe.execute(raise_on_error=False)
+            async with redis_call("writing stream logs"):
+                results = await self._pipeline(batches)
             for failure in (result for result in results if isinstance(result, Exception)):
-                log.error("writing a stream log to Redis failed: %s", failure)
+                throttled.warning("command", "writing a stream log to Redis failed: %s", failure)
             REDIS_STREAM_WRITES.inc(len(batches))
-        except Exception:  # the live local readers still have every event; only remote replay suffers
+            written = True
+        except ServiceUnavailable:  # (already logged) the live local readers still have every event
+            throttled.warning("dropped", "dropped %d stream log batch(es): Redis is unreachable", len(batches))
+        except Exception:
             log.exception("writing %d stream log(s) to Redis failed", len(batches))
         finally:
-            self._written(batches)
+            self._written(batches, written)
         raise_if_cancelled()
 
-    def _written(self, batches: dict[str, list[StreamEvent]]) -> None:
-        self.started.update(batches)
+    async def _pipeline(self, batches: dict[str, list[StreamEvent]]) -> list[object]:
+        async with redis_client().pipeline(transaction=False) as pipe:
+            for key, batch in batches.items():
+                pipe.xadd(key, log_entry(batch))
+                if batch[-1].final:
+                    pipe.expire(key, settings.STREAM_LOG_TTL_SECONDS)
+                elif key not in self.started:
+                    pipe.expire(key, max(settings.STREAM_LOG_TTL_SECONDS, RUNNING_LOG_TTL_SECONDS))
+            return list(await pipe.execute(raise_on_error=False))
+
+    def _written(self, batches: dict[str, list[StreamEvent]], written: bool) -> None:
+        if written:  # (a log whose first write was dropped gets its expiry with the next one)
+            self.started.update(batches)
         for key in [key for key, batch in batches.items() if batch[-1].final]:
             self.started.discard(key)
             end = self.ends.pop(key, None)

@@ -1,5 +1,5 @@
 """This process's background work, for as long as it serves: owner keys kept fresh, dead generations reaped,
-stop requests listened for."""
+stop requests listened for, dependencies probed."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import asyncio
 import contextvars
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
+from chatsite.errors import ServiceUnavailable
+from chatsite.outages import DATABASE_OUTAGE_ERRORS, database_unavailable, dependencies_watch, redis_health
 from chatsite.redis import cancelling, raise_if_cancelled, redis_enabled
 from messaging.owners import owners
 from messaging.recovery import generations_reap
@@ -18,17 +21,26 @@ from messaging.stops import stops_listen
 log = logging.getLogger(__name__)
 
 
+async def _attempt(work: Callable[[], Awaitable[object]], doing: str) -> None:
+    """Run one piece of maintenance; an outage is logged once per interval (the next period tries again)."""
+    try:
+        await work()
+    except ServiceUnavailable:
+        pass  # Redis: logged where it failed
+    except DATABASE_OUTAGE_ERRORS as error:
+        database_unavailable(error, doing)
+    except Exception:
+        if cancelling():
+            raise
+        log.exception("generation maintenance failed while %s; retrying", doing)
+
+
 async def _maintain() -> None:
     period = max(settings.GENERATION_ORPHAN_SECONDS / 3, 0.2)
     while True:
-        try:
-            if redis_enabled():
-                await owners.refresh_all()
-            await generations_reap()
-        except Exception:
-            if cancelling():
-                raise
-            log.exception("generation maintenance failed; retrying")
+        if redis_enabled():
+            await _attempt(owners.refresh_all, "refreshing owner keys")
+        await _attempt(generations_reap, "reaping orphaned generations")
         raise_if_cancelled()  # a lost cancellation would keep a closing event loop waiting for this task
         await asyncio.sleep(period)
 
@@ -43,7 +55,16 @@ def maintenance_start() -> None:
     if loop in _tasks:
         return
     # A fresh context each: these outlive the request that happened to start them.
-    tasks = [asyncio.create_task(_maintain(), context=contextvars.Context())]
+    tasks = [
+        asyncio.create_task(_maintain(), context=contextvars.Context()),
+        asyncio.create_task(dependencies_watch(), context=contextvars.Context()),
+    ]
     if redis_enabled():
+        # Owner keys may have been lost with Redis (a restart): write them back as soon as it answers.
+        redis_health.on_recovery(_owner_keys_restore)
         tasks.append(asyncio.create_task(stops_listen(), context=contextvars.Context()))
     _tasks[loop] = tasks
+
+
+async def _owner_keys_restore() -> None:
+    await _attempt(owners.refresh_all, "restoring owner keys")

@@ -4,10 +4,14 @@ A generation is taken for dead when its answer has been ``streaming`` longer tha
 and no process holds its owner key (with Redis, on two passes in a row: a key can vanish for a moment when Redis
 restarts). Its answer is failed with ``GENERATION_LOST``, keeping the text its log holds, its credit released,
 and its log ended so that readers stop waiting.
+
+While Redis is unreachable nothing is reaped: no process can tell a dead generation from a live one then. An
+outage also starts the two passes over, since the keys may have been lost with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -18,7 +22,8 @@ from django.utils import timezone
 
 from chats.models import Message
 from chats.services import answer_fail_lost
-from chatsite.errors import GenerationLost
+from chatsite.errors import GenerationLost, ServiceUnavailable
+from chatsite.outages import redis_health
 from chatsite.redis import redis_enabled
 from messaging import events
 from messaging.events import StreamEvent
@@ -31,7 +36,12 @@ log = logging.getLogger(__name__)
 
 CANDIDATES = 500
 
-_suspects: set[str] = set()
+
+class _Suspects:
+    """Generations without an owner key on the last pass, and how many Redis outages had happened by then."""
+
+    ids: set[str] = set()
+    outages = 0
 
 
 def reservations_orphaned_release(*, opened_before: datetime) -> int:
@@ -63,12 +73,15 @@ def orphan_fail(*, message_id: str, end_id: int, content: str) -> StreamEvent | 
 
 
 async def _confirmed_dead(candidates: list[str]) -> set[str]:
+    """Those without an owner on this pass and the last (one pass is enough without Redis); raises
+    ``ServiceUnavailable`` when Redis cannot tell."""
     alive = await owners.alive(candidates)
     missing = {message_id for message_id in candidates if message_id not in alive}
-    confirmed = missing & _suspects if redis_enabled() else missing
-    _suspects.clear()
-    _suspects.update(missing)
-    return confirmed
+    if not redis_enabled():
+        return missing
+    seen = _Suspects.ids if _Suspects.outages == redis_health.outages else set()
+    _Suspects.ids, _Suspects.outages = missing, redis_health.outages
+    return missing & seen
 
 
 async def generations_reap() -> int:
@@ -77,14 +90,23 @@ async def generations_reap() -> int:
     await database_sync_to_async(reservations_orphaned_release)(opened_before=cutoff)
     candidates = await database_sync_to_async(orphan_candidates)(started_before=cutoff)
     reaped = 0
-    for message_id in sorted(await _confirmed_dead(candidates)):
-        end_id, content = await orphan_log(message_id)
-        terminal = await database_sync_to_async(orphan_fail)(message_id=message_id, end_id=end_id, content=content)
-        if terminal is None:
-            continue
-        reaped += 1
-        if redis_enabled():
-            await log_end_append(message_id, terminal)
+    try:
+        for message_id in sorted(await _confirmed_dead(candidates)):
+            reaped += await _reap(message_id)
+    except ServiceUnavailable:  # (logged) the next pass after the outage takes it up again
+        _Suspects.ids = set()
     if reaped:
         log.warning("marked %d orphaned generation(s) failed", reaped)
     return reaped
+
+
+async def _reap(message_id: str) -> int:
+    end_id, content = await orphan_log(message_id)
+    terminal = await database_sync_to_async(orphan_fail)(message_id=message_id, end_id=end_id, content=content)
+    if terminal is None:
+        return 0
+    if redis_enabled():
+        # Readers of the log that miss this end find the failed answer in the database instead.
+        with contextlib.suppress(ServiceUnavailable):
+            await log_end_append(message_id, terminal)
+    return 1

@@ -84,6 +84,15 @@ async def _upstream_clients_closed() -> AsyncIterator[None]:
     await openai_clients_close()
 
 
+@pytest.fixture(autouse=True)
+def _dependencies_up() -> None:
+    """Each test starts with Redis and the database taken to be up: the breakers are per process, and one that a
+    test left open (a call that timed out on a loaded machine) would refuse the next test's sends."""
+    from chatsite.outages import database_health, redis_health
+
+    redis_health.down_since = database_health.down_since = None
+
+
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[FakeUpstream]:
     """A real HTTP server speaking the OpenAI streaming API, for the real openai client."""

@@ -20,3 +20,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory: end-to-end tests run daphne processes that must see the test database. One per
     # pytest process, so two runs side by side do not share (and destroy) each other's database.
     DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"chatsite-test-{os.getpid()}.sqlite3")}
+
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # This process creates and drops the test database, and DROP DATABASE waits for a checkpoint, which a busy
+    # server can make longer than the statement timeout. The servers the tests start keep the default.
+    DATABASES["default"]["OPTIONS"] = {**DATABASES["default"]["OPTIONS"], "options": "-c statement_timeout=0"}

@@ -19,6 +19,7 @@ from chatsite.db import db
 from chatsite.errors import ApiError, ShuttingDown
 from chatsite.identity import Identity
 from chatsite.lifecycle import is_draining
+from chatsite.outages import DATABASE_OUTAGE_ERRORS, database_unavailable
 from usage.admission import Admission, Admitter, admitter_of, hold_release
 from usage.services import client_ip, quota_acquire
 
@@ -80,6 +81,8 @@ class QuotaMiddleware:
             request.admission = await asyncio.shield(admitting)  # type: ignore[attr-defined]
         except Refused as refused:
             return await admitter.refusal(request, refused.identity, refused.error)
+        except DATABASE_OUTAGE_ERRORS as error:  # nothing was held: quota is taken in one transaction
+            return await admitter.refusal(request, None, database_unavailable(error, "admitting a request"))
         except asyncio.CancelledError:
             admitting.add_done_callback(_release_if_admitted)
             raise

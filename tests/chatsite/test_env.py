@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from decimal import Decimal
@@ -183,9 +184,9 @@ def test_env_url_refuses_a_url_with_another_scheme(raw: str) -> None:
 # Start-up with the real settings module, in a fresh interpreter.
 
 
-def _start(**variables: str) -> subprocess.CompletedProcess[str]:
+def _start(then: str = "", **variables: str) -> subprocess.CompletedProcess[str]:
     environ = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), **variables}
-    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='chatsite.settings'; django.setup()"
+    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='chatsite.settings'; django.setup()" + then
     return subprocess.run(
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=environ, capture_output=True, text=True, timeout=60
     )
@@ -218,6 +219,11 @@ def test_the_settings_start_with_debug_off_and_a_long_secret_key() -> None:
         ({"DJANGO_DEBUG": "1", "NEW_USER_CREDITS": "-1"}, "NEW_USER_CREDITS"),
         ({"DJANGO_DEBUG": "1", "SSE_PING_SECONDS": "0"}, "SSE_PING_SECONDS"),
         ({"DJANGO_DEBUG": "1", "LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+        ({"DJANGO_DEBUG": "1", "REDIS_TIMEOUT_SECONDS": "0"}, "REDIS_TIMEOUT_SECONDS"),
+        ({"DJANGO_DEBUG": "1", "HEALTH_PROBE_SECONDS": "often"}, "HEALTH_PROBE_SECONDS"),
+        ({"DJANGO_DEBUG": "1", "DATABASE_CONNECT_TIMEOUT_SECONDS": "1"}, "DATABASE_CONNECT_TIMEOUT_SECONDS"),
+        ({"DJANGO_DEBUG": "1", "DATABASE_STATEMENT_TIMEOUT_SECONDS": "-1"}, "DATABASE_STATEMENT_TIMEOUT_SECONDS"),
+        ({"DJANGO_DEBUG": "1", "STREAM_LOG_STALL_SECONDS": "0"}, "STREAM_LOG_STALL_SECONDS"),
     ],
     ids=lambda value: ",".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value,
 )
@@ -226,3 +232,26 @@ def test_the_settings_refuse_to_start_with_a_bad_value_and_name_it(variables: di
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert named in result.stderr
+
+
+def _postgres_options(**variables: str) -> dict[str, object]:
+    show = "; import json; from django.conf import settings as s; print(json.dumps(s.DATABASES['default']['OPTIONS']))"
+    result = _start(show, DJANGO_DEBUG="1", **variables)
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_a_postgres_connection_waits_at_most_5_s_to_connect_and_30_s_for_a_statement() -> None:
+    options = _postgres_options(DATABASE_URL="postgres://app@db.example:5432/chat")
+
+    assert options == {"connect_timeout": 5, "options": "-c statement_timeout=30000"}
+
+
+def test_the_database_timeouts_come_from_the_environment_and_the_url_query_wins() -> None:
+    assert _postgres_options(DATABASE_URL="postgres://app@db.example/chat", DATABASE_STATEMENT_TIMEOUT_SECONDS="0") == {
+        "connect_timeout": 5
+    }
+    assert _postgres_options(
+        DATABASE_URL="postgres://app@db.example/chat?connect_timeout=9&options=-c%20statement_timeout%3D1000",
+        DATABASE_CONNECT_TIMEOUT_SECONDS="3",
+    ) == {"connect_timeout": 9, "options": "-c statement_timeout=1000"}

@@ -50,3 +50,32 @@ def test_an_unknown_api_url_answers_a_json_not_found(client: Client) -> None:
 
     assert response.status_code == 404
     assert response.json() == {"code": "NOT_FOUND", "error": "Not found."}
+
+
+def test_live_answers_without_looking_at_any_dependency(client: Client) -> None:
+    response = client.get("/health/live")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_is_healthy_like_health_while_the_process_is_not_draining(client: Client) -> None:
+    response = client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_ready_is_503_while_the_process_drains_and_live_stays_200(client: Client) -> None:
+    from chatsite import lifecycle
+
+    lifecycle.drain_begin()
+    try:
+        ready, live = client.get("/health/ready"), client.get("/health/live")
+    finally:
+        lifecycle._State.draining = False
+
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "draining", "checks": {}}
+    assert live.status_code == 200

@@ -1,4 +1,5 @@
-"""Model providers: each turns a prompt into a stream of text pieces ending with the token usage.
+"""Model providers: each turns a prompt into a stream of text pieces (and of reasoning, for a model that shows
+its thinking) ending with the token usage.
 
 Errors come out as the ``ApiError`` subclasses of chatsite.errors, so the generation maps each upstream
 fault to its own client-visible code without knowing which provider ran.
@@ -36,6 +37,13 @@ class Usage:
     completion_tokens: int
 
 
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    """A piece of a reasoning model's thinking (``delta.reasoning_content`` or ``delta.reasoning``)."""
+
+    text: str
+
+
 @dataclass(frozen=True)
 class Prompt:
     messages: list[dict[str, str]]
@@ -44,13 +52,13 @@ class Prompt:
 
 
 class Provider(Protocol):
-    def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Usage]: ...
+    def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Reasoning | Usage]: ...
 
 
 class EchoProvider:
     """The built-in model: streams back a reply made from the user's last message, word by word."""
 
-    async def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Usage]:
+    async def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Reasoning | Usage]:
         last = next((m["content"] for m in reversed(prompt.messages) if m["role"] == "user"), "")
         words = f"You said: {last}".split(" ")[: prompt.max_tokens]
         delay = settings.ECHO_DELAY_MS / 1000
@@ -100,7 +108,7 @@ class OpenAIProvider:
     chunk costs about 300 µs a chunk, which at 64 concurrent answers is most of a CPU core (docs/performance.md).
     """
 
-    async def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Usage]:
+    async def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Reasoning | Usage]:
         client = openai_client(
             model.base_url or settings.OPENAI_BASE_URL,
             os.environ.get(model.api_key_env, "") if model.api_key_env else settings.OPENAI_API_KEY,
@@ -148,8 +156,9 @@ async def _lines(raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield pending
 
 
-async def _chunks(lines: AsyncIterator[bytes]) -> AsyncIterator[str | Usage]:
-    """Text pieces and the usage of one completion stream; a stream that ends without a finish was cut."""
+async def _chunks(lines: AsyncIterator[bytes]) -> AsyncIterator[str | Reasoning | Usage]:
+    """Reasoning and text pieces and the usage of one completion stream; a stream that ends without a finish
+    was cut."""
     finished = False
     try:
         async for line in lines:
@@ -182,16 +191,21 @@ def _timed_out(exc: BaseException) -> bool:
     return True
 
 
-def _parse_chunk(data: bytes) -> list[str | Usage | None]:
-    """One ``chat.completion.chunk`` as text pieces, its usage, and ``None`` for a finish."""
+def _parse_chunk(data: bytes) -> list[str | Reasoning | Usage | None]:
+    """One ``chat.completion.chunk`` as reasoning and text pieces, its usage, and ``None`` for a finish."""
     try:
         chunk = json.loads(data)
         if chunk.get("error"):
             message = chunk["error"].get("message") if isinstance(chunk["error"], dict) else None
             raise UpstreamError(f"The model provider reported an error: {message or 'unknown'}")
-        items: list[str | Usage | None] = []
+        items: list[str | Reasoning | Usage | None] = []
         for choice in chunk.get("choices") or ():
-            content = (choice.get("delta") or {}).get("content")
+            delta = choice.get("delta") or {}
+            # DeepSeek and vLLM name it reasoning_content, OpenRouter reasoning; a server sending both sends one text.
+            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            if thought and isinstance(thought, str):
+                items.append(Reasoning(thought))
+            content = delta.get("content")
             if content:
                 items.append(content)
             if choice.get("finish_reason") is not None:

@@ -144,7 +144,7 @@ class StartedGeneration:
     chat: dict[str, Any]
     user_message: dict[str, Any] | None
     replaces_id: UUID | None
-    branch: dict[str, Any] | None = None  # an edit: the chat's new current branch (a messages_list payload)
+    branch: dict[str, Any] | None = None  # the chat's new branch, when the turn moved it (a messages_list payload)
 
 
 def generation_start(*, plan: GenerationPlan, hold: QuotaHold) -> StartedGeneration:
@@ -182,8 +182,14 @@ def _start(plan: GenerationPlan, hold: QuotaHold) -> StartedGeneration:
         # A new user message (or version) is the newest of its versions.
         user_message=user_message.to_payload(versions=user_message.version) if user_message else None,
         replaces_id=plan.replaces.pk if plan.replaces else None,
-        branch=protocol.messages_listed(chat) if plan.edits else None,
+        branch=protocol.messages_listed(chat) if _moves_branch(plan) else None,
     )
+
+
+def _moves_branch(plan: GenerationPlan) -> bool:
+    """Whether the turn shows another branch than the one shown before: an edit, or a regenerate of an answer
+    on a branch not shown (other tabs are then sent the new branch)."""
+    return plan.edits is not None or (plan.replaces is not None and not plan.replaces.is_current)
 
 
 def _write_answer(chat: Chat, plan: GenerationPlan) -> tuple[Message | None, Message]:

@@ -132,11 +132,11 @@ async def test_another_callers_message_is_not_found() -> None:
 
 
 async def test_an_edit_or_a_select_while_the_chat_answers_is_refused(fake_model: Any) -> None:
-    await database_sync_to_async(fake_model)(upstream_model="fake:tokens=400:delay_ms=10")
-    first = await read_events(await post("/api/v1/messages/send", {"content": "hello", "model": "fake"}))
-    await message_finished(first[0].data["message_id"])
+    await database_sync_to_async(fake_model)(upstream_model="fake:tokens=2000:delay_ms=10")  # runs until stopped
+    first = await read_events(await post("/api/v1/messages/send", {"content": "hello"}))
     user_message = first[0].data["user_message_id"]
-    running = await post("/api/v1/messages/send", {"content": "more", "chat_id": first[0].data["chat_id"]})
+    body = {"content": "more", "chat_id": first[0].data["chat_id"], "model": "fake"}
+    running = await post("/api/v1/messages/send", body)
     started = await read_events(running, limit=2)
 
     edit = await post("/api/v1/messages/edit", {"message_id": user_message, "content": "HELLO"})
@@ -164,13 +164,59 @@ async def test_a_retried_edit_replays_the_first_one_and_a_different_body_is_refu
 
 
 async def test_an_edit_can_be_stopped(fake_model: Any) -> None:
-    await database_sync_to_async(fake_model)(upstream_model="fake:tokens=500:delay_ms=10")
-    first = await read_events(await post("/api/v1/messages/send", {"content": "hello", "model": "fake"}))
-    await message_finished(first[0].data["message_id"])
-    response = await post("/api/v1/messages/edit", {"message_id": first[0].data["user_message_id"], "content": "HI"})
+    await database_sync_to_async(fake_model)(upstream_model="fake:tokens=2000:delay_ms=10")
+    first = await read_events(await post("/api/v1/messages/send", {"content": "hello"}))
+    body = {"message_id": first[0].data["user_message_id"], "content": "HI", "model": "fake"}
+    response = await post("/api/v1/messages/edit", body)
     seen = await read_events(response, limit=3)
 
     await AsyncClient().post(f"/api/v1/messages/{seen[0].data['message_id']}/stop", headers={"x-anon-id": GUEST})
     rest = await asyncio.wait_for(read_events(response), timeout=10)
 
     assert rest[-2].data["message"]["status"] == "stopped"
+    assert (await message_finished(seen[0].data["message_id"])).content == joined_deltas(seen + rest)
+
+
+async def test_two_parallel_edits_of_one_message_let_one_through(fake_model: Any) -> None:
+    await database_sync_to_async(fake_model)(upstream_model="fake:echo")
+    first = await read_events(await post("/api/v1/messages/send", {"model": "fake", "content": "start"}))
+    user_message = first[0].data["user_message_id"]
+    await database_sync_to_async(fake_model)(upstream_model="fake:tokens=1000:delay_ms=20")  # outlasts both starts
+
+    responses = await asyncio.gather(
+        *(post("/api/v1/messages/edit", {"message_id": user_message, "content": f"edit {i}"}) for i in range(2))
+    )
+
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    running = next(r for r in responses if r.status_code == 200)
+    answer = (await read_events(running, limit=1))[0].data["message_id"]
+    await AsyncClient().post(f"/api/v1/messages/{answer}/stop", headers={"x-anon-id": GUEST})
+    await read_events(running)
+    versions = await AsyncClient().get(f"/api/v1/messages/{user_message}/versions", headers={"x-anon-id": GUEST})
+    assert [v["version"] for v in versions.json()["versions"]] == [1, 2]
+    assert (await AnonUsage.objects.aget(anon_id=GUEST)).used == 2  # the refused edit gave its free message back
+
+
+async def test_regenerating_an_answer_of_a_branch_not_shown_shows_that_branch_in_every_tab(fake_model: Any) -> None:
+    from channels.testing import WebsocketCommunicator
+
+    from chatsite.asgi import application
+
+    await database_sync_to_async(fake_model)(upstream_model="fake:echo")
+    _, (first, _, _) = await three_turns()
+    old_answer = (await Message.objects.aget(reply_to_id=first)).pk
+    await read_events(await post("/api/v1/messages/edit", {"message_id": first, "content": "ONE"}))
+    tab = WebsocketCommunicator(
+        application, "/ws/chats/", headers=[(b"origin", b"http://localhost:3000"), (b"x-anon-id", GUEST.encode())]
+    )
+    assert (await tab.connect())[0]
+
+    events = await read_events(await post("/api/v1/messages/regenerate", {"message_id": str(old_answer)}))
+
+    pushed = []
+    while not await tab.receive_nothing(timeout=0.5):
+        pushed.append(await tab.receive_json_from())
+    [branch] = [frame["data"] for frame in pushed if frame["event"] == "messages_list"]
+    assert [m["content"] for m in branch["messages"] if m["role"] == "user"] == ["one", "two", "three"]
+    assert branch["messages"][1]["id"] == events[0].data["message_id"]
+    await tab.disconnect()

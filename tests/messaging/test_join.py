@@ -36,7 +36,7 @@ async def until(communicator: WebsocketCommunicator, event: str) -> dict[str, An
 
 
 async def test_a_tab_opened_while_an_answer_runs_finds_it_and_can_follow_it(fake_model: Any) -> None:
-    await database_sync_to_async(fake_model)(upstream_model="fake:tokens=100:delay_ms=10")
+    await database_sync_to_async(fake_model)(upstream_model="fake:tokens=2000:delay_ms=10")  # runs until stopped
     owner, stranger = await socket(), await socket("someone-else-7")
     response = await AsyncClient().post(
         "/api/v1/messages/send",
@@ -50,6 +50,7 @@ async def test_a_tab_opened_while_an_answer_runs_finds_it_and_can_follow_it(fake
     later = await socket()
     await later.send_json_to({"event": "list_chats", "data": {}})
     listed = await until(later, "chats_list")
+    await AsyncClient().post(f"/api/v1/messages/{typing['message_id']}/stop", headers={"x-anon-id": GUEST})
     followed = await read_events(
         await AsyncClient().get(
             f"/api/v1/messages/{started['message_id']}/stream?stream_token={started['stream_token']}"

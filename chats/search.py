@@ -66,7 +66,9 @@ def _found(best: dict[UUID, UUID | None], words: list[str]) -> list[dict[str, An
     texts = dict(Message.objects.filter(pk__in=[m for m in best.values() if m]).values_list("pk", "content"))
     found = []
     for chat_id, message_id in best.items():
-        chat = chats[chat_id]
+        chat = chats.get(chat_id)
+        if chat is None:  # deleted since it matched
+            continue
         text = texts.get(message_id, chat.title) if message_id else chat.title
         snippet = {"snippet": snippet_of(text, words), "message_id": str(message_id) if message_id else None}
         found.append({**chat_payload_of(chat), **snippet})

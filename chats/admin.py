@@ -5,7 +5,7 @@ from chats.models import Chat, Message
 
 class MessageInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Message
-    fields = ("position", "version", "role", "status", "is_current", "content", "cost", "created_at")
+    fields = ("position", "version", "role", "status", "is_current", "selected", "content", "cost", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -28,5 +28,5 @@ class MessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("id", "chat", "role", "status", "model", "version", "completion_tokens", "cost", "created_at")
     list_filter = ("role", "status", "model", "is_current")
     search_fields = ("id", "content", "chat__id", "chat__title")
-    raw_id_fields = ("chat", "reply_to")
+    raw_id_fields = ("chat", "parent", "reply_to")
     date_hierarchy = "created_at"

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, UUIDField
 from django.db.models.functions import Coalesce
 
+from chats.branches import Node, Tree
 from chats.models import Chat, Message
 from chatsite.errors import NotFound
 from chatsite.identity import Identity
@@ -61,26 +62,54 @@ class Page:
     total: int
 
 
-def chat_list_for_owner(*, identity: Identity, page: int, limit: int) -> Page:
-    """The caller's chats, newest activity first."""
-    chats = chats_for_owner(identity)
+def chats_with_state(chats: QuerySet[Chat]) -> QuerySet[Chat]:
+    """Chats with what their payload needs from their messages, in the same query: ``n`` (the current
+    messages) and ``streaming_id`` (the answer being generated, if any)."""
     counts = (
         Message.objects.filter(chat_id=OuterRef("pk"), is_current=True)
         .values("chat_id")
         .annotate(n=Count("pk"))
         .values("n")
     )
-    rows = chats.annotate(n=Coalesce(Subquery(counts), 0)).order_by("-updated_at", "-created_at")
-    items = [chat.to_payload(message_count=chat.n) for chat in rows[page * limit : (page + 1) * limit]]
+    streaming = Message.objects.filter(chat_id=OuterRef("pk"), status=Message.Status.STREAMING).values("pk")[:1]
+    return chats.annotate(n=Coalesce(Subquery(counts), 0), streaming_id=Subquery(streaming))
+
+
+def chat_payload_of(chat: Chat) -> dict[str, Any]:
+    """The payload of a chat read by ``chats_with_state``."""
+    return chat.to_payload(message_count=chat.n, streaming_message_id=chat.streaming_id)  # type: ignore[attr-defined]
+
+
+def chat_payload(chat_id: UUID) -> dict[str, Any]:
+    return chat_payload_of(chats_with_state(Chat.objects.filter(pk=chat_id)).get())
+
+
+def chat_list_for_owner(*, identity: Identity, page: int, limit: int) -> Page:
+    """The caller's chats, newest activity first."""
+    chats = chats_for_owner(identity)
+    rows = chats_with_state(chats).order_by("-updated_at", "-created_at")
+    items = [chat_payload_of(chat) for chat in rows[page * limit : (page + 1) * limit]]
     return Page(items=items, total=chats.count())
 
 
+def _family(ref: type[F] | type[OuterRef] = F) -> Coalesce:
+    """What a message's siblings share besides chat, role and position: the message they hang off (a first
+    turn hangs off none, and stands for itself with its chat, so that the key is never NULL)."""
+    return Coalesce(ref("parent_id"), ref("reply_to_id"), ref("chat_id"), output_field=UUIDField())
+
+
 def message_list_for_chat(*, chat: Chat, page: int, limit: int) -> Page:
-    """Page 0 is the latest ``limit`` messages; every page is in chronological order."""
+    """The current branch. Page 0 is its latest ``limit`` messages; every page is in chronological order."""
     current = Message.objects.filter(chat=chat, is_current=True)
     versions = (
-        Message.objects.filter(chat_id=OuterRef("chat_id"), position=OuterRef("position"))
-        .values("position")
+        Message.objects.annotate(family=_family())
+        .filter(
+            chat_id=OuterRef("chat_id"),
+            role=OuterRef("role"),
+            position=OuterRef("position"),
+            family=_family(OuterRef),
+        )
+        .values("chat_id")
         .annotate(n=Count("pk"))
         .values("n")
     )
@@ -99,4 +128,30 @@ def message_history(*, chat_id: UUID, before_position: int) -> list[Message]:
 
 
 def message_versions(message: Message) -> int:
-    return Message.objects.filter(chat_id=message.chat_id, position=message.position).count()
+    return Message.objects.filter(message.siblings()).count()
+
+
+def message_version_list(message: Message) -> list[Message]:
+    """A message's versions (itself included), oldest first."""
+    return list(Message.objects.filter(message.siblings()).order_by("version"))
+
+
+def chat_tree(chat_id: UUID) -> Tree:
+    """The version tree of a chat: a few columns of every message, in one query."""
+    fields = ("pk", "role", "position", "version", "parent_id", "reply_to_id", "selected", "is_current")
+    return Tree(Node(*row) for row in Message.objects.filter(chat_id=chat_id).values_list(*fields))
+
+
+def branch_history(*, chat_id: UUID, last_user_id: UUID | None) -> list[Message]:
+    """The branch that ends with the user message ``last_user_id`` and its selected answer, oldest first,
+    whether or not it is the current one: what the model sees before the turn that follows it."""
+    if last_user_id is None:
+        return []
+    ids = chat_tree(chat_id).history(last_user_id)
+    return list(Message.objects.filter(pk__in=ids).exclude(status=Message.Status.FAILED).order_by("position"))
+
+
+def branch_last_user_id(chat_id: UUID) -> UUID | None:
+    """The last user message of the chat's current branch: where the next turn goes."""
+    current = Message.objects.filter(chat_id=chat_id, is_current=True, role=Message.Role.USER)
+    return current.order_by("-position").values_list("pk", flat=True).first()

@@ -13,8 +13,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from chats.models import Chat, Message
-from chats.selectors import chat_get_for_owner, chat_message_count
-from chatsite.errors import NotFound, ValidationError
+from chats.selectors import branch_last_user_id, chat_get_for_owner, chat_payload, chat_tree, message_get_for_owner
+from chatsite.errors import GenerationInProgress, NotFound, ValidationError
 from chatsite.identity import Identity
 
 TITLE_MAX = 200
@@ -40,7 +40,7 @@ def chat_rename(*, identity: Identity, chat_id: Any, title: Any) -> dict[str, An
     chat = chat_get_for_owner(identity=identity, chat_id=chat_id)
     chat.title = title.strip()
     chat.save(update_fields=["title", "updated_at"])
-    return chat.to_payload(message_count=chat_message_count(chat.pk))
+    return chat_payload(chat.pk)
 
 
 def chat_set_title(*, chat_id: Any, title: str) -> dict[str, Any] | None:
@@ -48,8 +48,7 @@ def chat_set_title(*, chat_id: Any, title: str) -> dict[str, Any] | None:
     updated = Chat.objects.filter(pk=chat_id, title="").update(title=title[:TITLE_MAX], updated_at=timezone.now())
     if not updated:
         return None
-    chat = Chat.objects.get(pk=chat_id)
-    return chat.to_payload(message_count=chat_message_count(chat.pk))
+    return chat_payload(chat_id)
 
 
 def chat_touch(*, chat_id: Any) -> datetime:
@@ -78,37 +77,96 @@ def chats_claim_for_user(*, anon_id: str, user_id: int) -> int:
     )
 
 
-def turn_append(*, chat: Chat, content: str, model: str) -> tuple[Message, Message]:
-    """A new turn at the end of the chat: the user's message and its empty ``streaming`` answer. A chat that is
-    already answering is refused by the partial unique index on streaming messages (an ``IntegrityError``)."""
-    last = Message.objects.filter(chat=chat).aggregate(last=Max("position"))["last"]
-    position = 0 if last is None else last + 2 - (last % 2)
-    user = Message.objects.create(chat=chat, role=Message.Role.USER, content=content, position=position, model=model)
-    answer = Message.objects.create(
-        chat=chat,
+def _user_message(*, chat: Chat, content: str, model: str, parent_id: UUID | None, position: int) -> Message:
+    """A user message not saved yet (its version is worked out first when it may have siblings)."""
+    return Message(
+        chat=chat, role=Message.Role.USER, content=content, model=model, parent_id=parent_id, position=position
+    )
+
+
+def _answer_create(*, user: Message, model: str, version: int = 1) -> Message:
+    """An empty ``streaming`` answer. A chat that is already answering is refused by the partial unique index
+    on streaming messages (an ``IntegrityError``)."""
+    return Message.objects.create(
+        chat_id=user.chat_id,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
-        position=position + 1,
+        position=user.position + 1,
         reply_to=user,
+        version=version,
         model=model,
     )
+
+
+def _next_version(message: Message) -> int:
+    return (Message.objects.filter(message.siblings()).aggregate(v=Max("version"))["v"] or 0) + 1
+
+
+def turn_append(*, chat: Chat, after: Message | None, content: str, model: str) -> tuple[Message, Message]:
+    """A new turn after the user message ``after`` (``None``: the chat's first turn), the end of the branch its
+    prompt was planned on: the user's message and its empty ``streaming`` answer.
+
+    If the chat's branch moved since the plan (another tab chose another version, or sent a turn of its own),
+    the new turn becomes a version after ``after`` and its branch the current one: a turn always follows the
+    messages its prompt holds."""
+    position = after.position + 2 if after else 0
+    user = _user_message(
+        chat=chat, content=content, model=model, parent_id=after.pk if after else None, position=position
+    )
+    moved = after is not None and branch_last_user_id(chat.pk) != after.pk
+    if moved:
+        user.version = _next_version(user)
+    user.save(force_insert=True)
+    answer = _answer_create(user=user, model=model)
+    if moved:
+        branch_select(chat_id=chat.pk, message_id=user.pk)
+    return user, answer
+
+
+def user_version_append(*, chat: Chat, edits: Message, content: str, model: str) -> tuple[Message, Message]:
+    """A new version of the user message ``edits`` and its empty ``streaming`` answer. The new version's branch
+    becomes the current one; the turns that followed the old version stay on the old branch."""
+    user = _user_message(chat=chat, content=content, model=model, parent_id=edits.parent_id, position=edits.position)
+    user.version = _next_version(user)
+    user.save(force_insert=True)
+    answer = _answer_create(user=user, model=model)
+    branch_select(chat_id=chat.pk, message_id=user.pk)
     return user, answer
 
 
 def answer_version_append(*, chat: Chat, replaces: Message, model: str) -> Message:
-    """A new, empty ``streaming`` version of an answer; it becomes the turn's current one."""
-    turn = Message.objects.filter(chat=chat, position=replaces.position)
-    version = (turn.aggregate(v=Max("version"))["v"] or 0) + 1
-    turn.update(is_current=False)
-    return Message.objects.create(
-        chat=chat,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.STREAMING,
-        position=replaces.position,
-        version=version,
-        reply_to_id=replaces.reply_to_id,
-        model=model,
-    )
+    """A new, empty ``streaming`` version of an answer; it becomes the turn's current one (and its branch the
+    chat's, if it was not)."""
+    assert replaces.reply_to is not None
+    answer = _answer_create(user=replaces.reply_to, model=model, version=_next_version(replaces))
+    branch_select(chat_id=chat.pk, message_id=answer.pk)
+    return answer
+
+
+def branch_select(*, chat_id: UUID, message_id: UUID) -> None:
+    """Make a version the chosen one among its siblings, and show its branch (see ``chats.branches``)."""
+    change = chat_tree(chat_id).selection(message_id)
+    # Unchosen before chosen, hidden before shown: a reader of the chat never sees two versions of a turn.
+    for ids, flags in (
+        (change.deselect, {"selected": False}),
+        (change.select, {"selected": True}),
+        (change.hide, {"is_current": False}),
+        (change.show, {"is_current": True}),
+    ):
+        if ids:
+            Message.objects.filter(pk__in=ids).update(**flags)
+
+
+@transaction.atomic
+def message_version_select(*, identity: Identity, message_id: Any) -> Message:
+    """Show the caller's message ``message_id`` with its branch; refused while the chat is answering (its
+    running answer would leave the branch being shown). Returns the message."""
+    message = message_get_for_owner(identity=identity, message_id=message_id)
+    chat_lock(chat_id=message.chat_id)
+    if Message.objects.filter(chat_id=message.chat_id, status=Message.Status.STREAMING).exists():
+        raise GenerationInProgress("This chat is still answering; choose a version when it is done.")
+    branch_select(chat_id=message.chat_id, message_id=message.pk)
+    return message
 
 
 def answer_lock(*, message_id: UUID) -> Message | None:
@@ -128,6 +186,7 @@ class AnswerEnd:
     completion_tokens: int = 0
     cost: Decimal = Decimal("0")
     last_event_id: int = 0
+    reasoning: str = ""
 
 
 def answer_finish(*, answer: Message, end: AnswerEnd) -> Message:
@@ -143,10 +202,12 @@ def answer_finish(*, answer: Message, end: AnswerEnd) -> Message:
     return answer
 
 
-def answer_fail_lost(*, message_id: str, end_id: int, error_code: str, content: str) -> Message | None:
-    """Fail a streaming answer whose generation died, keeping the text its log holds (if any); ``None`` if it
-    is no longer streaming."""
-    kept = {"content": content} if content else {}
+def answer_fail_lost(
+    *, message_id: str, end_id: int, error_code: str, content: str, reasoning: str = ""
+) -> Message | None:
+    """Fail a streaming answer whose generation died, keeping the text (and reasoning) its log holds, if any;
+    ``None`` if it is no longer streaming."""
+    kept = {name: text for name, text in (("content", content), ("reasoning", reasoning)) if text}
     failed = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
         status=Message.Status.FAILED, error_code=error_code, last_event_id=end_id, finished_at=timezone.now(), **kept
     )

@@ -38,6 +38,14 @@ async def socket_event(identity: Identity, event: str, data: Any, *, send: Send,
         reply = protocol.Reply(protocol.ERROR, protocol.error_payload(event, error))
     await generations_stop(reply.stop)
     await send(reply.event, reply.data)
+    await reply_announce(identity, reply, origin=origin)
+    return reply
+
+
+async def reply_announce(identity: Identity, reply: protocol.Reply, *, origin: str | None) -> None:
+    """Tell the caller's sockets of a change: the reply to the others (``origin`` has it), and the reply's
+    pushes to all."""
     if reply.broadcast:
         await push(identity, reply.event, reply.data, exclude=origin)
-    return reply
+    for event, data in reply.pushes:
+        await push(identity, event, data)

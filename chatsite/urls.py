@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import path
 
 from accounts import views as accounts
+from chats import views as chats
 from chatsite.health import health, live, ready
 from chatsite.metrics import metrics
 from messaging import views as messaging
@@ -24,9 +25,12 @@ urlpatterns = [
     path("api/v1/usage", messaging.usage),
     path("api/v1/messages/send", messaging.send),
     path("api/v1/messages/regenerate", messaging.regenerate),
+    path("api/v1/messages/edit", messaging.edit),
     path("api/v1/messages/test-sse", messaging.test_sse),
     path("api/v1/messages/<uuid:message_id>/stream", messaging.stream),
     path("api/v1/messages/<uuid:message_id>/stop", messaging.stop),
+    path("api/v1/messages/<uuid:message_id>/versions", chats.versions),
+    path("api/v1/messages/<uuid:message_id>/select", chats.select),
 ]
 
 handler404 = "chatsite.health.not_found"

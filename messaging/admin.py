@@ -15,8 +15,9 @@ class LanguageModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "anonymous_allowed",
         "enabled",
         "is_default",
+        "reasoning",
     )
-    list_filter = ("provider", "enabled", "anonymous_allowed")
+    list_filter = ("provider", "enabled", "anonymous_allowed", "reasoning")
     list_editable = ("enabled", "anonymous_allowed")
     search_fields = ("name", "upstream_model")
 

@@ -1,5 +1,5 @@
-"""How the generation endpoints are admitted by the quota middleware: what a send or regenerate asks of the
-quota (planned and checked before anything is held), and how a refusal is answered."""
+"""How the generation endpoints are admitted by the quota middleware: what a send, regenerate or edit asks of
+the quota (planned and checked before anything is held), and how a refusal is answered."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from chatsite.identity import Identity, identity_from_request
 from chatsite.outages import dependencies_down
 from chatsite.push import push_soon
 from messaging import events
-from messaging.requests import GenerationRequest, regenerate_request_parse, send_request_parse
+from messaging.requests import GenerationRequest, edit_request_parse, regenerate_request_parse, send_request_parse
 from messaging.responses import pre_stream_error
 from messaging.services import GenerationPlan, generation_plan, send_replay_of
 from usage.admission import Demand
@@ -65,3 +65,6 @@ send_admission = GenerationAdmission(
     lambda request: send_request_parse(request.body, request.headers.get("Idempotency-Key"))
 )
 regenerate_admission = GenerationAdmission(lambda request: regenerate_request_parse(request.body))
+edit_admission = GenerationAdmission(
+    lambda request: edit_request_parse(request.body, request.headers.get("Idempotency-Key"))
+)

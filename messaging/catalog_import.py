@@ -109,6 +109,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "anonymous_allowed": _flag,
     "enabled": _flag,
     "is_default": _flag,
+    "reasoning": _flag,
 }
 
 

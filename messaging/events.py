@@ -15,6 +15,7 @@ from chatsite.redis import redis_key
 ASSISTANT_TYPING = "assistant_typing"
 ASSISTANT_REGENERATING = "assistant_regenerating"
 ASSISTANT_DELTA = "assistant_delta"
+ASSISTANT_REASONING_DELTA = "assistant_reasoning_delta"
 ASSISTANT_COMPLETE = "assistant_complete"
 ASSISTANT_REGENERATED = "assistant_regenerated"
 ASSISTANT_ERROR = "assistant_error"
@@ -23,7 +24,7 @@ TEST_MESSAGE = "test_message"
 TEST_COMPLETE = "test_complete"
 
 # Events whose writes to the shared log may wait to be batched (every other event is written at once).
-COALESCED = frozenset({ASSISTANT_DELTA})
+COALESCED = frozenset({ASSISTANT_DELTA, ASSISTANT_REASONING_DELTA})
 
 
 def compact_json(value: Any) -> str:
@@ -131,11 +132,12 @@ def orphan_end_id(logged_last: int | None) -> int:
     return ORPHAN_ID_WITHOUT_LOG if logged_last is None else logged_last + ORPHAN_ID_GAP
 
 
-def replay_ids(stored_last: int, after: int) -> tuple[int, int]:
-    """The ids of a replay from the database for a reader that saw ``after``: the whole text, then the end. They
-    continue the live numbering when it is known, and always come after what the reader saw."""
-    end = max(stored_last, after + END_EVENTS)
-    return end - 1, end
+def replay_ids(stored_last: int, after: int, count: int) -> list[int]:
+    """The ids of a replay of ``count`` events from the database for a reader that saw ``after`` (the whole
+    reasoning and the whole text, those there are, then the end). The end keeps the live numbering when it is
+    known, and every id comes after what the reader saw."""
+    end = max(stored_last, after + count)
+    return list(range(end - count + 1, end + 1))
 
 
 # Payloads.

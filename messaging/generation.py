@@ -25,7 +25,7 @@ from messaging import events
 from messaging.hub import LocalStream, hub
 from messaging.models import LanguageModel
 from messaging.owners import owners
-from messaging.providers import PROVIDERS, Prompt, Usage, openai_clients_close
+from messaging.providers import PROVIDERS, Prompt, Reasoning, Usage, openai_clients_close
 from messaging.services import (
     Ending,
     FinishedGeneration,
@@ -52,14 +52,17 @@ class Outcome:
     """What a generation gathers while it reads the upstream."""
 
     parts: list[str] = field(default_factory=list)
+    thoughts: list[str] = field(default_factory=list)  # the reasoning pieces
     usage: Usage | None = None
     status: str = Message.Status.COMPLETE
     error: ApiError | None = None
 
     def ending(self, last_event_id: int) -> Ending:
         error_code = self.error.code if self.error else ""
-        content, started = "".join(self.parts), bool(self.parts)
-        return Ending(content, self.status, error_code, self.usage, started=started, last_event_id=last_event_id)
+        content, reasoning, started = "".join(self.parts), "".join(self.thoughts), bool(self.parts or self.thoughts)
+        return Ending(
+            content, self.status, error_code, self.usage, started, last_event_id=last_event_id, reasoning=reasoning
+        )
 
 
 class Generation:
@@ -69,6 +72,9 @@ class Generation:
         self.started = started
         self.stream = stream
         self.ids = events.answer_ids(str(started.chat_id), str(started.message_id))
+        self.text_deltas = events.Deltas(events.ASSISTANT_DELTA, self.ids)
+        self.reasoning_deltas = events.Deltas(events.ASSISTANT_REASONING_DELTA, self.ids)
+        self.stream_token = stream_token_make(stream.message_id)
 
     @property
     def message_id(self) -> str:
@@ -124,7 +130,7 @@ class Generation:
                 await asyncio.sleep(STORE_RETRY_PAUSE_SECONDS)
 
     def _emit_start(self) -> None:
-        payload = {**self.ids, "model": self.plan.model.name, "stream_token": stream_token_make(self.message_id)}
+        payload = {**self.ids, "model": self.plan.model.name, "stream_token": self.stream_token}
         if self.started.replaces_id:
             self.stream.emit(events.ASSISTANT_REGENERATING, {**payload, "replaces": str(self.started.replaces_id)})
         else:
@@ -142,14 +148,17 @@ class Generation:
         self.stream.emit(events.USAGE_INFO, finished.caller_usage, final=True)
 
     async def _announce(self) -> None:
-        """Tell the owner's other sockets about the new turn (once per generation, never per token)."""
-        identity, started = self.plan.identity, self.started
+        """Tell the owner's sockets about the new turn, and how to follow its answer (once per generation, never
+        per token)."""
+        identity, started, chat_id = self.plan.identity, self.started, self.ids["chat_id"]
         created = protocol.CHAT_CREATED if started.chat_created else protocol.CHAT_UPDATED
         await push_soon(identity, created, protocol.chat_pushed(started.chat))
         if started.user_message is not None:
-            await push_soon(
-                identity, protocol.MESSAGE_CREATED, protocol.message_pushed(self.ids["chat_id"], started.user_message)
-            )
+            await push_soon(identity, protocol.MESSAGE_CREATED, protocol.message_pushed(chat_id, started.user_message))
+        if started.branch is not None:
+            await push_soon(identity, protocol.MESSAGES_LIST, started.branch)
+        started_data = protocol.generation_started(chat_id, self.message_id, self.stream_token)
+        await push_soon(identity, protocol.GENERATION_STARTED, started_data)
 
     async def _generate(self) -> Outcome:
         """Run the upstream until it ends, fails or is stopped; whatever arrived is kept."""
@@ -174,7 +183,6 @@ class Generation:
 
     async def _consume(self, outcome: Outcome) -> None:
         stream, parts = self.stream, outcome.parts
-        deltas = events.Deltas(events.ASSISTANT_DELTA, self.ids)
         upstream = PROVIDERS[self.plan.model.provider].stream(self.plan.model, self.plan.prompt)
         loop = asyncio.get_running_loop()
         stall, moved = settings.UPSTREAM_STALL_TIMEOUT, 0.0
@@ -184,8 +192,11 @@ class Generation:
                     if isinstance(item, Usage):
                         outcome.usage = item
                         continue
-                    parts.append(item)
-                    stream.emit_delta(deltas, item)
+                    if isinstance(item, Reasoning):
+                        self._think(outcome, item)
+                    else:
+                        parts.append(item)
+                        stream.emit_delta(self.text_deltas, item)
                     # Move the deadline at most every tenth of the stall timeout, not on every token: a stall
                     # is then caught between 0.9 and 1.0 times the timeout, at a fraction of the timer work.
                     now = loop.time()
@@ -193,9 +204,15 @@ class Generation:
                         deadline.reschedule(now + stall)
                         moved = now
         except TimeoutError:
-            raise (UpstreamStalled() if parts else UpstreamTimeout()) from None
+            raise (UpstreamStalled() if parts or outcome.thoughts else UpstreamTimeout()) from None
         finally:
             await upstream.aclose()  # type: ignore[attr-defined]
+
+    def _think(self, outcome: Outcome, item: Reasoning) -> None:
+        """A piece of reasoning: streamed and kept, unless the model's catalog entry turns reasoning off."""
+        if self.plan.model.reasoning:
+            outcome.thoughts.append(item.text)
+            self.stream.emit_delta(self.reasoning_deltas, item.text)
 
     async def _name_chat(self) -> None:
         first = self.plan.request.content or ""

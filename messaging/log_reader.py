@@ -77,16 +77,20 @@ async def redis_log_exists(message_id: str) -> bool:
         return bool(await redis_client().exists(log_key(message_id)))
 
 
-async def orphan_log(message_id: str) -> tuple[int, str]:
-    """For a stream whose generation died: the id its terminal event gets, and the text its log holds (the
-    answer's row has none: it is only written when a generation ends)."""
+async def orphan_log(message_id: str) -> tuple[int, str, str]:
+    """For a stream whose generation died: the id its terminal event gets, and the text and the reasoning its
+    log holds (the answer's row has neither: they are only written when a generation ends)."""
     if not redis_enabled():
-        return events.orphan_end_id(None), ""
+        return events.orphan_end_id(None), "", ""
     async with redis_call("reading a dead generation's log"):
         entries: Any = await redis_client().xrange(log_key(message_id))
     logged = [event for _, fields in entries for event in log_entry_events(fields)]
-    text = "".join(event.data["delta"] for event in logged if event.name == events.ASSISTANT_DELTA)
-    return events.orphan_end_id(max((event.id or 0 for event in logged), default=0)), text
+
+    def joined(name: str) -> str:
+        return "".join(event.data["delta"] for event in logged if event.name == name)
+
+    end_id = events.orphan_end_id(max((event.id or 0 for event in logged), default=0))
+    return end_id, joined(events.ASSISTANT_DELTA), joined(events.ASSISTANT_REASONING_DELTA)
 
 
 async def log_end_append(message_id: str, event: StreamEvent) -> None:

@@ -35,6 +35,10 @@ class LanguageModel(models.Model):
     anonymous_allowed = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
     is_default = models.BooleanField(default=False)
+    reasoning = models.BooleanField(
+        default=True,
+        help_text="Stream and store the model's reasoning (reasoning_content / reasoning deltas); off: dropped.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -62,6 +66,7 @@ class LanguageModel(models.Model):
             "max_output_tokens": self.max_output_tokens,
             "anonymous_allowed": self.anonymous_allowed,
             "default": self.is_default,
+            "reasoning": self.reasoning,
         }
 
 

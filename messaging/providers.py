@@ -1,4 +1,5 @@
-"""Model providers: each turns a prompt into a stream of text pieces ending with the token usage.
+"""Model providers: each turns a prompt into a stream of text pieces (and of reasoning, for a model that shows
+its thinking) ending with the token usage.
 
 Errors come out as the ``ApiError`` subclasses of chatsite.errors, so the generation maps each upstream
 fault to its own client-visible code without knowing which provider ran.
@@ -37,6 +38,13 @@ class Usage:
     completion_tokens: int
 
 
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    """A piece of a reasoning model's thinking (``delta.reasoning_content`` or ``delta.reasoning``)."""
+
+    text: str
+
+
 @dataclass(frozen=True)
 class Prompt:
     messages: list[dict[str, str]]
@@ -45,13 +53,13 @@ class Prompt:
 
 
 class Provider(Protocol):
-    def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Usage]: ...
+    def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Reasoning | Usage]: ...
 
 
 class EchoProvider:
     """The built-in model: streams back a reply made from the user's last message, word by word."""
 
-    async def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Usage]:
+    async def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Reasoning | Usage]:
         last = next((m["content"] for m in reversed(prompt.messages) if m["role"] == "user"), "")
         words = f"You said: {last}".split(" ")[: prompt.max_tokens]
         delay = settings.ECHO_DELAY_MS / 1000
@@ -111,7 +119,7 @@ class OpenAIProvider:
     is read as raw server-sent lines and parsed with ``json.loads``, not as a typed object per chunk.
     """
 
-    async def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Usage]:
+    async def stream(self, model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Reasoning | Usage]:
         client = openai_client(
             model.base_url or settings.OPENAI_BASE_URL,
             os.environ.get(model.api_key_env, "") if model.api_key_env else settings.OPENAI_API_KEY,
@@ -157,9 +165,9 @@ def _body(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
     return aiter(response.stream)  # type: ignore[arg-type,return-value]  # the aiohttp transport's generator
 
 
-async def _chunks(raw: AsyncIterator[bytes]) -> AsyncIterator[str | Usage]:
-    """Text pieces and the usage of one completion stream, from its raw bytes; a stream that ends without a
-    finish was cut. (One loop for lines and events: this is the one per-token step that needs to be cheap.)"""
+async def _chunks(raw: AsyncIterator[bytes]) -> AsyncIterator[str | Reasoning | Usage]:
+    """Reasoning and text pieces and the usage of one completion stream, from its raw bytes; a stream that ends
+    without a finish was cut. (One loop for lines and events: the one per-token step that needs to be cheap.)"""
     finished, done, pending = False, False, b""
     try:
         async for data in raw:
@@ -197,16 +205,21 @@ def _timed_out(exc: BaseException) -> bool:
     return True
 
 
-def _parse_chunk(data: bytes) -> list[str | Usage | None]:
-    """One ``chat.completion.chunk`` as text pieces, its usage, and ``None`` for a finish."""
+def _parse_chunk(data: bytes) -> list[str | Reasoning | Usage | None]:
+    """One ``chat.completion.chunk`` as reasoning and text pieces, its usage, and ``None`` for a finish."""
     try:
         chunk = json.loads(data)
         if chunk.get("error"):
             message = chunk["error"].get("message") if isinstance(chunk["error"], dict) else None
             raise UpstreamError(f"The model provider reported an error: {message or 'unknown'}")
-        items: list[str | Usage | None] = []
+        items: list[str | Reasoning | Usage | None] = []
         for choice in chunk.get("choices") or ():
-            content = (choice.get("delta") or {}).get("content")
+            delta = choice.get("delta") or {}
+            # DeepSeek and vLLM name it reasoning_content, OpenRouter reasoning; a server sending both sends one text.
+            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            if thought and isinstance(thought, str):
+                items.append(Reasoning(thought))
+            content = delta.get("content")
             if content:
                 items.append(content)
             if choice.get("finish_reason") is not None:

@@ -58,16 +58,18 @@ def orphan_candidates(*, started_before: datetime) -> list[str]:
 
 
 @transaction.atomic
-def orphan_fail(*, message_id: str, end_id: int, content: str) -> StreamEvent | None:
+def orphan_fail(*, message_id: str, end_id: int, content: str, reasoning: str = "") -> StreamEvent | None:
     """Fail a dead generation's answer and close its hold; return the terminal event of its stream."""
     error = GenerationLost()
-    answer = answer_fail_lost(message_id=message_id, end_id=end_id, error_code=error.code, content=content)
+    answer = answer_fail_lost(
+        message_id=message_id, end_id=end_id, error_code=error.code, content=content, reasoning=reasoning
+    )
     if answer is None:
         return None
     # Nothing came before the process died: a guest's free message comes back, as for any answer that fails
     # before its first token. (The per-IP count is not known here and stays.)
     hold = QuotaHold(anon_id=answer.chat.anon_id, reservation_id=reservation_open_for(message_id=message_id))
-    hold_close(hold=hold, give_back=not content)
+    hold_close(hold=hold, give_back=not (content or reasoning))
     data = events.error_data(error, chat_id=str(answer.chat_id), message_id=message_id)
     return StreamEvent(end_id, events.ASSISTANT_ERROR, data, final=True)
 
@@ -101,8 +103,10 @@ async def generations_reap() -> int:
 
 
 async def _reap(message_id: str) -> int:
-    end_id, content = await orphan_log(message_id)
-    terminal = await database_sync_to_async(orphan_fail)(message_id=message_id, end_id=end_id, content=content)
+    end_id, content, reasoning = await orphan_log(message_id)
+    terminal = await database_sync_to_async(orphan_fail)(
+        message_id=message_id, end_id=end_id, content=content, reasoning=reasoning
+    )
     if terminal is None:
         return 0
     if redis_enabled():

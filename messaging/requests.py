@@ -16,7 +16,8 @@ KEY_MAX = 128
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """A send (``content`` set) or a regenerate (``message_id`` set)."""
+    """A send (``content`` set), a regenerate (``message_id`` set: an answer) or an edit (both set: ``message_id``
+    names the user message that gets a new version)."""
 
     content: str | None = None
     chat_id: str | None = None
@@ -28,11 +29,17 @@ class GenerationRequest:
 
     @property
     def is_regenerate(self) -> bool:
-        return self.message_id is not None
+        return self.message_id is not None and self.content is None
+
+    @property
+    def is_edit(self) -> bool:
+        return self.message_id is not None and self.content is not None
 
     def fingerprint(self) -> str:
-        """What a retried send must repeat exactly to count as the same send."""
-        body = [self.chat_id, self.content, self.model, self.temperature, self.max_tokens]
+        """What a retried send or edit must repeat exactly to count as the same one."""
+        body: list[Any] = [self.chat_id, self.content, self.model, self.temperature, self.max_tokens]
+        if self.message_id is not None:  # (a send's fingerprint is unchanged: keys stored before edits still match)
+            body.append(self.message_id)
         return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
@@ -73,21 +80,44 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
     return value
 
 
-def send_request_parse(raw: bytes, idempotency_key: str | None) -> GenerationRequest:
-    body = _body(raw)
+def _content(body: dict[str, Any]) -> str:
     content = body.get("content")
     if not isinstance(content, str) or not content.strip():
         raise ValidationError("content must be a non-empty string.")
     if len(content) > settings.MAX_MESSAGE_CHARS:
         raise ContentTooLong(f"content must be at most {settings.MAX_MESSAGE_CHARS} characters.")
-    key = _optional_str(body, "client_message_id", KEY_MAX) or (
-        idempotency_key.strip() if idempotency_key and idempotency_key.strip() else None
-    )
+    return content
+
+
+def _idempotency_key(body: dict[str, Any], header: str | None) -> str | None:
+    key = _optional_str(body, "client_message_id", KEY_MAX) or (header.strip() if header and header.strip() else None)
     if key is not None and len(key) > KEY_MAX:
         raise ValidationError(f"Idempotency-Key must be at most {KEY_MAX} characters.")
+    return key
+
+
+def send_request_parse(raw: bytes, idempotency_key: str | None) -> GenerationRequest:
+    body = _body(raw)
+    content, key = _content(body), _idempotency_key(body, idempotency_key)
     return GenerationRequest(
         content=content,
         chat_id=_optional_str(body, "chat_id"),
+        model=_optional_str(body, "model"),
+        temperature=_temperature(body),
+        max_tokens=_max_tokens(body),
+        client_message_id=key,
+    )
+
+
+def edit_request_parse(raw: bytes, idempotency_key: str | None) -> GenerationRequest:
+    body = _body(raw)
+    message_id = _optional_str(body, "message_id")
+    if message_id is None:
+        raise ValidationError("message_id is required.")
+    content, key = _content(body), _idempotency_key(body, idempotency_key)
+    return GenerationRequest(
+        content=content,
+        message_id=message_id,
         model=_optional_str(body, "model"),
         temperature=_temperature(body),
         max_tokens=_max_tokens(body),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from django.db.models.functions import Length
+
 from chats.models import Message
 from chats.selectors import message_versions
 from chatsite.errors import NotFound, error_for_code
@@ -20,33 +22,47 @@ class Replay(list[StreamEvent]):
     twenty readers of a long answer cost one copy of it, not twenty)."""
 
 
-_replays: weakref.WeakValueDictionary[tuple[str, int, int], Replay] = weakref.WeakValueDictionary()
+_replays: weakref.WeakValueDictionary[tuple[str, tuple[int, ...]], Replay] = weakref.WeakValueDictionary()
 
 
 def stored_replay(*, message_id: str, after: int) -> Batch | None:
-    """A finished message as stream events (its text in pages, then its end); None while streaming.
+    """A finished message as stream events (its reasoning and its text, each in pages, then its end); None while
+    streaming.
 
     Used when no live log is followed: the answer ended, or the process that ran it died before writing one.
     The events keep the live stream's numbering when it is known, and a reader that saw the end gets none.
     """
-    found = Message.objects.filter(pk=message_id).values("status", "last_event_id").first()
+    # The texts' lengths, not the texts: a reader of a replay this process already made loads nothing big.
+    lengths = {"content_length": Length("content"), "reasoning_length": Length("reasoning")}
+    found: Any = Message.objects.filter(pk=message_id).values("status", "last_event_id", **lengths).first()
     if found is None:
         return [StreamEvent(events.next_id(after), events.ASSISTANT_ERROR, events.error_data(NotFound()), True)]
     if found["status"] == Message.Status.STREAMING:
         return None
     if found["last_event_id"] and after >= found["last_event_id"]:
         return []
-    text_id, end_id = events.replay_ids(found["last_event_id"], after)
-    key = (message_id, text_id, end_id)
-    replay = _replays.get(key)
+    count = bool(found["reasoning_length"]) + bool(found["content_length"]) + 1
+    ids = tuple(events.replay_ids(found["last_event_id"], after, count))
+    replay = _replays.get((message_id, ids))
     if replay is None:
-        replay = _replays[key] = _replay(Message.objects.get(pk=message_id), text_id, end_id)
+        replay = _replays[(message_id, ids)] = _replay(Message.objects.get(pk=message_id), ids)
     return replay
 
 
-def _replay(message: Message, text_id: int, end_id: int) -> Replay:
+def _replay(message: Message, event_ids: tuple[int, ...]) -> Replay:
     ids = events.answer_ids(str(message.chat_id), str(message.pk))
-    replay = Replay(_pages(message.content, ids, text_id))
+    texts = [
+        (name, text)
+        for name, text in (
+            (events.ASSISTANT_REASONING_DELTA, message.reasoning),
+            (events.ASSISTANT_DELTA, message.content),
+        )
+        if text
+    ]
+    *text_ids, end_id = event_ids
+    replay = Replay(
+        page for text_id, (name, text) in zip(text_ids, texts, strict=True) for page in _pages(name, text, ids, text_id)
+    )
     if message.status == Message.Status.FAILED:
         data = events.error_data(error_for_code(message.error_code), **ids)
         replay.append(StreamEvent(end_id, events.ASSISTANT_ERROR, data, True))
@@ -57,12 +73,12 @@ def _replay(message: Message, text_id: int, end_id: int) -> Replay:
     return replay
 
 
-def _pages(text: str, ids: dict[str, Any], text_id: int) -> list[StreamEvent]:
-    """The text as deltas: the first replaces what the reader has (``full``), the others append; only the last
+def _pages(name: str, text: str, ids: dict[str, Any], text_id: int) -> list[StreamEvent]:
+    """A text as deltas: the first replaces what the reader has (``full``), the others append; only the last
     carries an id, so a reader cut off in the middle resumes from before the first and starts over."""
     starts = range(0, len(text), PAGE_CHARS)
     pages = []
     for number, start in enumerate(starts):
         data = {**ids, "delta": text[start : start + PAGE_CHARS], **({"full": True} if number == 0 else {})}
-        pages.append(StreamEvent(text_id if number == len(starts) - 1 else None, events.ASSISTANT_DELTA, data))
+        pages.append(StreamEvent(text_id if number == len(starts) - 1 else None, name, data))
     return pages

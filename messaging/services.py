@@ -14,8 +14,15 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
+from chats import protocol
 from chats.models import Chat, Message
-from chats.selectors import chat_get_for_owner, chat_message_count, message_get_for_owner, message_history
+from chats.selectors import (
+    branch_history,
+    chat_get_for_owner,
+    chat_message_count,
+    message_get_for_owner,
+    message_history,
+)
 from chats.services import (
     AnswerEnd,
     answer_finish,
@@ -25,6 +32,7 @@ from chats.services import (
     chat_lock,
     chat_touch,
     turn_append,
+    user_version_append,
 )
 from chatsite.errors import GenerationInProgress, IdempotencyMismatch, ValidationError
 from chatsite.identity import Identity
@@ -50,7 +58,9 @@ class GenerationPlan:
     prompt: Prompt
     prompt_estimate: int
     chat_id: UUID | None = None
-    replaces: Message | None = None
+    after: Message | None = None  # a send: the last user message of the branch the prompt holds
+    replaces: Message | None = None  # a regenerate: the answer it gives a new version of
+    edits: Message | None = None  # an edit: the user message it gives a new version of
 
     @property
     def reserve(self) -> Decimal:
@@ -71,25 +81,59 @@ def send_replay_of(*, identity: Identity, request: GenerationRequest) -> UUID | 
     return key.assistant_message_id
 
 
-def generation_plan(*, identity: Identity, request: GenerationRequest) -> GenerationPlan:
-    """Check a send or regenerate and work out its prompt and model; nothing is written."""
-    replaces = chat = None
+@dataclass(frozen=True)
+class _Turn:
+    """What a request answers: its chat, the history before it, its user message, and the model it defaults to."""
+
+    chat: Chat | None
+    history: list[Message]
+    last: str
     default_model: str | None
-    if request.is_regenerate:
-        replaces = message_get_for_owner(identity=identity, message_id=request.message_id)
-        if replaces.role != Message.Role.ASSISTANT or replaces.reply_to is None:
-            raise ValidationError("message_id must name an assistant message.")
-        chat, turn = replaces.chat, replaces.reply_to  # only the history before the turn it answered
-        history = message_history(chat_id=chat.pk, before_position=turn.position)
-        default_model, last = replaces.model or chat.model, turn.content
+    after: Message | None = None
+    replaces: Message | None = None
+    edits: Message | None = None
+
+
+def _send_turn(identity: Identity, request: GenerationRequest) -> _Turn:
+    chat = chat_get_for_owner(identity=identity, chat_id=request.chat_id) if request.chat_id else None
+    if chat is None:
+        return _Turn(None, [], request.content or "", None)
+    history = message_history(chat_id=chat.pk, before_position=2**31)
+    after = next((message for message in reversed(history) if message.role == Message.Role.USER), None)
+    return _Turn(chat, history, request.content or "", chat.model, after=after)
+
+
+def _regenerate_turn(identity: Identity, request: GenerationRequest) -> _Turn:
+    replaces = message_get_for_owner(identity=identity, message_id=request.message_id)
+    if replaces.role != Message.Role.ASSISTANT or replaces.reply_to is None:
+        raise ValidationError("message_id must name an assistant message.")
+    turn = replaces.reply_to  # only the branch above the turn it answered
+    history = branch_history(chat_id=replaces.chat_id, last_user_id=turn.parent_id)
+    return _Turn(replaces.chat, history, turn.content, replaces.model or replaces.chat.model, replaces=replaces)
+
+
+def _edit_turn(identity: Identity, request: GenerationRequest) -> _Turn:
+    edits = message_get_for_owner(identity=identity, message_id=request.message_id)
+    if edits.role != Message.Role.USER:
+        raise ValidationError("message_id must name a user message.")
+    history = branch_history(chat_id=edits.chat_id, last_user_id=edits.parent_id)
+    return _Turn(edits.chat, history, request.content or "", edits.chat.model, edits=edits)
+
+
+def generation_plan(*, identity: Identity, request: GenerationRequest) -> GenerationPlan:
+    """Check a send, regenerate or edit and work out its prompt and model; nothing is written."""
+    if request.is_edit:
+        turn = _edit_turn(identity, request)
+    elif request.is_regenerate:
+        turn = _regenerate_turn(identity, request)
     else:
-        chat = chat_get_for_owner(identity=identity, chat_id=request.chat_id) if request.chat_id else None
-        history = message_history(chat_id=chat.pk, before_position=2**31) if chat else []
-        default_model, last = (chat.model if chat else None), request.content or ""
-    model = model_resolve(identity=identity, name=request.model or default_model)
-    prompt, estimate = prompt_build(model, request, history, last)
-    chat_id = chat.pk if chat else None
-    return GenerationPlan(identity, request, model, prompt, estimate, chat_id=chat_id, replaces=replaces)
+        turn = _send_turn(identity, request)
+    model = model_resolve(identity=identity, name=request.model or turn.default_model)
+    prompt, estimate = prompt_build(model, request, turn.history, turn.last)
+    chat_id = turn.chat.pk if turn.chat else None
+    return GenerationPlan(
+        identity, request, model, prompt, estimate, chat_id, after=turn.after, replaces=turn.replaces, edits=turn.edits
+    )
 
 
 @dataclass(frozen=True)
@@ -100,6 +144,7 @@ class StartedGeneration:
     chat: dict[str, Any]
     user_message: dict[str, Any] | None
     replaces_id: UUID | None
+    branch: dict[str, Any] | None = None  # the chat's new branch, when the turn moved it (a messages_list payload)
 
 
 def generation_start(*, plan: GenerationPlan, hold: QuotaHold) -> StartedGeneration:
@@ -133,16 +178,27 @@ def _start(plan: GenerationPlan, hold: QuotaHold) -> StartedGeneration:
         chat_id=chat.pk,
         message_id=answer.pk,
         chat_created=plan.chat_id is None,
-        chat=chat.to_payload(message_count=chat_message_count(chat.pk)),
-        user_message=user_message.to_payload() if user_message else None,
+        chat=chat.to_payload(message_count=chat_message_count(chat.pk), streaming_message_id=answer.pk),
+        # A new user message (or version) is the newest of its versions.
+        user_message=user_message.to_payload(versions=user_message.version) if user_message else None,
         replaces_id=plan.replaces.pk if plan.replaces else None,
+        branch=protocol.messages_listed(chat) if _moves_branch(plan) else None,
     )
 
 
+def _moves_branch(plan: GenerationPlan) -> bool:
+    """Whether the turn shows another branch than the one shown before: an edit, or a regenerate of an answer
+    on a branch not shown (other tabs are then sent the new branch)."""
+    return plan.edits is not None or (plan.replaces is not None and not plan.replaces.is_current)
+
+
 def _write_answer(chat: Chat, plan: GenerationPlan) -> tuple[Message | None, Message]:
-    if plan.replaces is None:
-        return turn_append(chat=chat, content=plan.request.content or "", model=plan.model.name)
-    return None, answer_version_append(chat=chat, replaces=plan.replaces, model=plan.model.name)
+    content, model = plan.request.content or "", plan.model.name
+    if plan.replaces is not None:
+        return None, answer_version_append(chat=chat, replaces=plan.replaces, model=model)
+    if plan.edits is not None:
+        return user_version_append(chat=chat, edits=plan.edits, content=content, model=model)
+    return turn_append(chat=chat, after=plan.after, content=content, model=model)
 
 
 @dataclass(frozen=True)
@@ -156,6 +212,7 @@ class Ending:
     usage: Usage | None = None
     started: bool = True
     last_event_id: int = 0
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,7 +227,8 @@ def generation_finish(
 ) -> FinishedGeneration:
     """Store the answer and settle its cost in one transaction: charged once, never above the reservation."""
     # The upstream reported nothing: estimate, and charge no prompt for an answer that never started.
-    usage = ending.usage or Usage(prompt_estimate if ending.started else 0, estimate_tokens(ending.content))
+    completion = estimate_tokens(ending.content) + estimate_tokens(ending.reasoning)
+    usage = ending.usage or Usage(prompt_estimate if ending.started else 0, completion)
     cost = model.cost(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
     with transaction.atomic():
         answer = answer_lock(message_id=message_id)
@@ -197,6 +255,7 @@ def _answer_end(ending: Ending, usage: Usage, cost: Decimal) -> AnswerEnd:
         completion_tokens=usage.completion_tokens,
         cost=cost,
         last_event_id=ending.last_event_id,
+        reasoning=ending.reasoning,
     )
 
 

@@ -1,5 +1,5 @@
 """The streaming endpoints, and the catalog and usage reads. Thin: the quota middleware has already planned
-a send or regenerate and held its quota (``usage.admission``)."""
+a send, regenerate or edit and held its quota (``usage.admission``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from chatsite.errors import NotFound, ValidationError
 from chatsite.http import allow, json_errors
 from chatsite.identity import identity_from_request
 from messaging import events
-from messaging.admission import Replay, regenerate_admission, send_admission
+from messaging.admission import Replay, edit_admission, regenerate_admission, send_admission
 from messaging.catalog import models_for
 from messaging.events import Batch, StreamEvent
 from messaging.follow import stream_follow
@@ -48,6 +48,7 @@ async def _generate(request: HttpRequest) -> HttpResponseBase:
 
 send = csrf_exempt(sse_errors(allow("POST")(admitted_by(send_admission)(_generate))))
 regenerate = csrf_exempt(sse_errors(allow("POST")(admitted_by(regenerate_admission)(_generate))))
+edit = csrf_exempt(sse_errors(allow("POST")(admitted_by(edit_admission)(_generate))))
 
 
 def _last_event_id(request: HttpRequest) -> int:

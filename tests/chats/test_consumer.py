@@ -94,7 +94,16 @@ async def test_list_chats_pages_the_callers_chats_newest_first() -> None:
     assert reply["data"]["total"] == 2
     assert [chat["id"] for chat in reply["data"]["chats"]] == [str(newer.pk), str(older.pk)]
     assert reply["data"]["chats"][0]["message_count"] == 2
-    assert set(reply["data"]["chats"][0]) == {"id", "title", "model", "created_at", "updated_at", "message_count"}
+    assert set(reply["data"]["chats"][0]) == {
+        "id",
+        "title",
+        "model",
+        "created_at",
+        "updated_at",
+        "message_count",
+        "streaming_message_id",
+    }
+    assert reply["data"]["chats"][0]["streaming_message_id"] is None
     page = await ask(communicator, "list_chats", {"page": 1, "limit": 1})
     assert [chat["id"] for chat in page["data"]["chats"]] == [str(older.pk)]
     await communicator.disconnect()

@@ -47,8 +47,11 @@ def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
         return json.loads(response.read())
 
 
-def read_then_leave(url: str, body: dict[str, Any], headers: dict[str, str], deltas: int) -> list[Event]:
-    """POST a send, read events until ``deltas`` deltas arrived, then drop the connection like a closed tab."""
+def read_then_leave(
+    url: str, body: dict[str, Any], headers: dict[str, str], deltas: int, counted: str = "assistant_delta"
+) -> list[Event]:
+    """POST a send, read events until ``deltas`` events named ``counted`` arrived, then drop the connection like a
+    closed tab."""
     import http.client
     from urllib.parse import urlparse
 
@@ -59,7 +62,7 @@ def read_then_leave(url: str, body: dict[str, Any], headers: dict[str, str], del
     assert response.status == 200, response.read()
     events: list[Event] = []
     block = b""
-    while sum(event.name == "assistant_delta" for event in events) < deltas:
+    while sum(event.name == counted for event in events) < deltas:
         line = response.fp.readline()
         block += line
         if line == b"\n":

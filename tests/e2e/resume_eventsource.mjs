@@ -20,7 +20,7 @@ function finish(code) {
   process.exit(code);
 }
 
-for (const name of ['assistant_delta', 'assistant_complete', 'assistant_error', 'usage_info']) {
+for (const name of ['assistant_reasoning_delta', 'assistant_delta', 'assistant_complete', 'assistant_error', 'usage_info']) {
   source.addEventListener(name, (event) => {
     received.push({ id: Number(event.lastEventId), name, data: JSON.parse(event.data) });
     if (name === 'usage_info' || name === 'assistant_error') finish(0);

@@ -5,7 +5,9 @@ chosen by the requested model name, so a server process started by a test can be
 ``fake`` streams ``tokens`` words; options are appended with ``:``, for example
 ``fake:tokens=200:delay_ms=5``, ``fake:status=500``, ``fake:cut_after=3``, ``fake:no_usage``,
 ``fake:stall_after=3``, ``fake:malformed_after=2``, ``fake:first_delay_ms=2000``, ``fake:echo``,
-``fake:stamp`` (each token is the wall-clock time it was sent, in nanoseconds).
+``fake:stamp`` (each token is the wall-clock time it was sent, in nanoseconds), ``fake:reasoning=5`` (five
+``delta.reasoning_content`` chunks ``think0``… before the text; ``reasoning_key=reasoning`` names the field as
+OpenRouter does).
 Every request is recorded (its JSON body, and whether the client closed the connection early).
 """
 
@@ -39,12 +41,12 @@ def _options(model: str) -> dict[str, str]:
     return options
 
 
-def _chunk(model: str, content: str | None = None, finish: str | None = None, usage: Any = None) -> bytes:
-    choices = (
-        []
-        if usage is not None
-        else [{"index": 0, "delta": {"content": content} if content else {}, "finish_reason": finish}]
-    )
+def _chunk(
+    model: str, content: str | None = None, finish: str | None = None, usage: Any = None, delta: Any = None
+) -> bytes:
+    if delta is None:
+        delta = {"content": content} if content else {}
+    choices = [] if usage is not None else [{"index": 0, "delta": delta, "finish_reason": finish}]
     body = {
         "id": "chatcmpl-fake",
         "object": "chat.completion.chunk",
@@ -144,6 +146,11 @@ class FakeUpstream:
         words = self._words(options, body)
         delay = int(options.get("delay_ms", "0")) / 1000
         await asyncio.sleep(int(options.get("first_delay_ms", "0")) / 1000)
+        key = options.get("reasoning_key", "reasoning_content")
+        for index in range(int(options.get("reasoning", "0"))):
+            await response.write(_chunk(model, delta={"role": "assistant", key: f"think{index} "}))
+            if delay:
+                await asyncio.sleep(delay)
         for index, word in enumerate(words):
             if "cut_after" in options and index == int(options["cut_after"]):
                 request.transport.close()  # type: ignore[union-attr]

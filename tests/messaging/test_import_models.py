@@ -51,6 +51,7 @@ def test_it_creates_a_model_with_every_field(catalog: Any) -> None:
         "anonymous_allowed": True,
         "enabled": False,
         "is_default": False,
+        "reasoning": False,
     }
 
     lines = run(catalog([item]))
@@ -64,7 +65,7 @@ def test_it_creates_a_model_with_every_field(catalog: Any) -> None:
     assert model.input_price == Decimal("2.5")
     assert model.output_price == Decimal("10.000001")
     assert model.max_output_tokens == 2048
-    assert (model.anonymous_allowed, model.enabled, model.is_default) == (True, False, False)
+    assert (model.anonymous_allowed, model.enabled, model.is_default, model.reasoning) == (True, False, False, False)
 
 
 def test_a_created_model_takes_the_model_defaults_for_omitted_fields(catalog: Any) -> None:
@@ -74,7 +75,7 @@ def test_a_created_model_takes_the_model_defaults_for_omitted_fields(catalog: An
     assert model.provider == "openai"
     assert model.input_price == model.output_price == Decimal("0")
     assert model.max_output_tokens == 1024
-    assert (model.anonymous_allowed, model.enabled, model.is_default) == (False, True, False)
+    assert (model.anonymous_allowed, model.enabled, model.is_default, model.reasoning) == (False, True, False, True)
 
 
 def test_an_update_changes_only_the_given_fields_and_names_the_ones_that_changed(catalog: Any) -> None:

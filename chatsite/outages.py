@@ -27,6 +27,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
+from chatsite.db import db_calls_cut_overdue
 from chatsite.errors import ServiceUnavailable
 from chatsite.redis import raise_if_cancelled, redis_client, redis_enabled
 
@@ -178,6 +179,7 @@ async def dependencies_watch() -> None:
         if redis_enabled():
             with contextlib.suppress(ServiceUnavailable):
                 await redis_ping()
+        db_calls_cut_overdue()
         if database_health.down:
             await _database_probe()
         raise_if_cancelled()  # a lost cancellation would keep a closing event loop waiting for this task

@@ -142,6 +142,8 @@ DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10, minimum=0, maximum=100)
 # (libpq counts whole seconds, and at least 2.)
 DATABASE_CONNECT_TIMEOUT_SECONDS = env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5, minimum=2)
 DATABASE_STATEMENT_TIMEOUT_SECONDS = env_float("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30.0)
+# A request's database call running longer than this has its connection cut (chatsite/db.py).
+DATABASE_CALL_TIMEOUT_SECONDS = env_float("DATABASE_CALL_TIMEOUT_SECONDS", 5.0, minimum=0.5)
 DATABASES = {"default": _database(env_url("DATABASE_URL", "", ("postgres", "postgresql", "sqlite")))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

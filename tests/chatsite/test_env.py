@@ -234,11 +234,29 @@ def test_the_settings_refuse_to_start_with_a_bad_value_and_name_it(variables: di
     assert named in result.stderr
 
 
-def _postgres_options(**variables: str) -> dict[str, object]:
+def _database_options(**variables: str) -> dict[str, object]:
     show = "; import json; from django.conf import settings as s; print(json.dumps(s.DATABASES['default']['OPTIONS']))"
     result = _start(show, DJANGO_DEBUG="1", **variables)
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))
+
+
+def _postgres_options(**variables: str) -> dict[str, object]:
+    """The connection options of a PostgreSQL DATABASE_URL, but the pool's (see the test of the pool)."""
+    options = _database_options(**variables)
+    options.pop("pool", None)
+    return options
+
+
+def _pool(**variables: str) -> object:
+    return _database_options(**variables).get("pool")
+
+
+def test_the_pool_is_sized_from_the_environment() -> None:
+    url = "postgres://app@db.example:5432/chat"
+    assert _pool(DATABASE_URL=url) == {"min_size": 2, "max_size": 10, "timeout": 10}
+    assert _pool(DATABASE_URL=url, DATABASE_POOL_SIZE="4") == {"min_size": 2, "max_size": 4, "timeout": 10}
+    assert _pool(DATABASE_URL=url, DATABASE_POOL_SIZE="0") is None  # a new connection per database call
 
 
 def test_a_postgres_connection_waits_at_most_5_s_to_connect_and_30_s_for_a_statement() -> None:

@@ -38,7 +38,12 @@ def through(proxy: TcpProxy) -> dict[str, str]:
     db = connection.settings_dict
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     url = f"postgres://{db.get('USER') or 'postgres'}{password}@127.0.0.1:{proxy.port}/{db['NAME']}"
-    return {"DATABASE_URL": url, "DATABASE_CONNECT_TIMEOUT_SECONDS": "2", "SSE_PING_SECONDS": "0.5"}
+    return {
+        "DATABASE_URL": url,
+        "DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
+        "DATABASE_CALL_TIMEOUT_SECONDS": "2",
+        "SSE_PING_SECONDS": "0.5",
+    }
 
 
 def used() -> int:

@@ -48,5 +48,5 @@ def test_the_readmes_user_walkthrough_runs_and_moves_the_credits_as_shown(server
     printed = result.stdout
     assert printed.startswith("created echo-paid\n1 created, 0 updated, 0 unchanged\n")
     assert all(usage in printed for usage in shown_usage)
-    assert '"content":"You said: Hello there","status":"complete","model":"echo-paid"' in printed
+    assert '"content":"You said: Hello there","reasoning":"","status":"complete","model":"echo-paid"' in printed
     assert '"usage":{"prompt_tokens":3,"completion_tokens":4,"cost":"0.007000"}' in printed

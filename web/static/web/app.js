@@ -103,8 +103,9 @@ function chatRemoved(chatId) {
 function chatPut(chat) {
   state.chats.set(chat.id, chat);
   renderChats();
-  // A server with issue #13 names the answer running in a chat; any tab can then follow it.
-  if (chat.id === state.chatId && chat.streaming_message_id) answerShow(chat.streaming_message_id, chat.id, null);
+  // The answer running in the open chat: any tab can follow it (this one is already reading the one it started).
+  const running = chat.streaming_message_id;
+  if (chat.id === state.chatId && running && !state.starting.has(chat.id)) answerShow(running, chat.id, null);
 }
 
 async function chatsLoad() {

@@ -13,6 +13,9 @@ from chats.branches import Node, Tree
 from chats.models import Chat, Message
 from chatsite.errors import NotFound
 from chatsite.identity import Identity
+from chatsite.sql import fetch_all, fetch_one, time_value, uuid_param, uuid_value
+
+CHAT_TABLE, MESSAGE_TABLE = Chat._meta.db_table, Message._meta.db_table
 
 
 def owner_filter(identity: Identity, prefix: str = "") -> Q:
@@ -39,6 +42,41 @@ def chat_get_for_owner(*, identity: Identity, chat_id: Any) -> Chat:
     if chat is None:
         raise NotFound("Chat not found.")
     return chat
+
+
+def chat_for_send(*, identity: Identity, chat_id: Any) -> Chat:
+    """``chat_get_for_owner`` for the send path, in SQL (chatsite/sql.py): the chat's own columns only."""
+    owner = ("user_id", identity.user_id) if identity.user_id is not None else ("anon_id", identity.anon_id)
+    row = fetch_one(
+        f"SELECT title, model, created_at, updated_at FROM {CHAT_TABLE} WHERE id = %s AND {owner[0]} = %s",
+        [uuid_param(_uuid(chat_id, "Chat")), owner[1]],
+    )
+    if row is None:
+        raise NotFound("Chat not found.")
+    return Chat(
+        id=_uuid(chat_id, "Chat"),
+        user_id=identity.user_id,
+        anon_id=identity.anon_id,
+        title=row[0],
+        model=row[1],
+        created_at=time_value(row[2]),
+        updated_at=time_value(row[3]),
+    )
+
+
+def branch_recent(*, chat_id: UUID, limit: int) -> list[Message]:
+    """The last ``limit`` messages of the chat's current branch, oldest first, failed answers left out: what a
+    send shows the model (``message_history``), read in SQL with only the columns a prompt needs."""
+    rows = fetch_all(
+        f"SELECT id, role, content, status, position FROM {MESSAGE_TABLE}"
+        " WHERE chat_id = %s AND is_current ORDER BY position DESC LIMIT %s",
+        [uuid_param(chat_id), limit],
+    )
+    return [
+        Message(id=uuid_value(row[0]), chat_id=chat_id, role=row[1], content=row[2], status=row[3], position=row[4])
+        for row in reversed(rows)
+        if row[3] != Message.Status.FAILED
+    ]
 
 
 def message_get_for_owner(*, identity: Identity, message_id: Any) -> Message:

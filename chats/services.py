@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -13,15 +14,35 @@ from django.db.models import Max
 from django.utils import timezone
 
 from chats.models import Chat, Message
-from chats.selectors import branch_last_user_id, chat_get_for_owner, chat_payload, chat_tree, message_get_for_owner
+from chats.selectors import (
+    CHAT_TABLE,
+    MESSAGE_TABLE,
+    branch_last_user_id,
+    chat_get_for_owner,
+    chat_payload,
+    chat_tree,
+    message_get_for_owner,
+)
 from chatsite.errors import GenerationInProgress, NotFound, ValidationError
 from chatsite.identity import Identity
+from chatsite.sql import execute, fetch_one, insert_rows, time_param, time_value, uuid_param, uuid_value
 
 TITLE_MAX = 200
 
 
 def chat_create(*, identity: Identity, model: str, title: str = "") -> Chat:
-    return Chat.objects.create(user_id=identity.user_id, anon_id=identity.anon_id, model=model, title=title)
+    now = timezone.now()
+    chat = Chat(
+        id=uuid.uuid4(),
+        user_id=identity.user_id,
+        anon_id=identity.anon_id,
+        model=model,
+        title=title,
+        created_at=now,
+        updated_at=now,
+    )
+    insert_rows([chat])
+    return chat
 
 
 def chat_lock(*, chat_id: UUID) -> Chat:
@@ -43,18 +64,32 @@ def chat_rename(*, identity: Identity, chat_id: Any, title: Any) -> dict[str, An
     return chat_payload(chat.pk)
 
 
-def chat_set_title(*, chat_id: Any, title: str) -> dict[str, Any] | None:
-    """Store a generated title unless the owner named the chat meanwhile."""
-    updated = Chat.objects.filter(pk=chat_id, title="").update(title=title[:TITLE_MAX], updated_at=timezone.now())
-    if not updated:
+def chat_set_title(*, chat_id: UUID, title: str) -> dict[str, Any] | None:
+    """Store a generated title unless the owner named the chat meanwhile (in SQL: it follows every new chat)."""
+    now = timezone.now()
+    row = fetch_one(
+        f"UPDATE {CHAT_TABLE} SET title = %s, updated_at = %s WHERE id = %s AND title = ''"
+        f" RETURNING user_id, anon_id, model, created_at, {_SHOWN}, {_STREAMING}",
+        [title[:TITLE_MAX], time_param(now), uuid_param(chat_id), Message.Status.STREAMING],
+    )
+    if row is None:
         return None
-    return chat_payload(chat_id)
+    chat = Chat(
+        id=chat_id, user_id=row[0], anon_id=row[1], title=title[:TITLE_MAX], model=row[2], created_at=time_value(row[3])
+    )
+    chat.updated_at = now
+    return chat.to_payload(message_count=int(row[4]), streaming_message_id=row[5] and uuid_value(row[5]))
 
 
-def chat_touch(*, chat_id: Any) -> datetime:
+# What a chat's payload needs from its messages, as subqueries of a statement on the chat.
+_SHOWN = f"(SELECT COUNT(*) FROM {MESSAGE_TABLE} WHERE chat_id = {CHAT_TABLE}.id AND is_current)"
+_STREAMING = f"(SELECT id FROM {MESSAGE_TABLE} WHERE chat_id = {CHAT_TABLE}.id AND status = %s)"
+
+
+def chat_touch(*, chat_id: UUID) -> datetime:
     """Mark the chat's latest activity (chats are listed by it); returns the time set."""
     now = timezone.now()
-    Chat.objects.filter(pk=chat_id).update(updated_at=now)
+    execute(f"UPDATE {CHAT_TABLE} SET updated_at = %s WHERE id = %s", [time_param(now), uuid_param(chat_id)])
     return now
 
 
@@ -100,6 +135,65 @@ def _answer_create(*, user: Message, model: str, version: int = 1) -> Message:
 
 def _next_version(message: Message) -> int:
     return (Message.objects.filter(message.siblings()).aggregate(v=Max("version"))["v"] or 0) + 1
+
+
+@dataclass(frozen=True)
+class TurnStart:
+    """A chat locked for a new turn: the chat, the last user message of its current branch (where the turn
+    goes if nothing moved it) and how many messages the chat shows before the turn."""
+
+    chat: Chat
+    branch_end: UUID | None
+    shown: int
+
+
+def chat_turn_begin(*, chat_id: UUID) -> TurnStart:
+    """Lock the chat for a new turn and mark its activity, in one statement (SQL) that also tells where its
+    current branch ends and how many messages it shows."""
+    now = timezone.now()
+    branch_end = (
+        f"(SELECT id FROM {MESSAGE_TABLE} WHERE chat_id = {CHAT_TABLE}.id AND is_current AND role = %s"
+        " ORDER BY position DESC LIMIT 1)"
+    )
+    row = fetch_one(
+        f"UPDATE {CHAT_TABLE} SET updated_at = %s WHERE id = %s"
+        f" RETURNING user_id, anon_id, title, model, created_at, {branch_end}, {_SHOWN}",
+        [time_param(now), uuid_param(chat_id), Message.Role.USER],
+    )
+    if row is None:
+        raise NotFound("Chat not found.")
+    chat = Chat(id=chat_id, user_id=row[0], anon_id=row[1], title=row[2], model=row[3], created_at=time_value(row[4]))
+    chat.updated_at = now
+    return TurnStart(chat=chat, branch_end=row[5] and uuid_value(row[5]), shown=int(row[6]))
+
+
+def turn_insert(*, chat: Chat, after: Message | None, content: str, model: str) -> tuple[Message, Message]:
+    """``turn_append`` when the branch has not moved since the plan (the usual case): the user's message and its
+    empty ``streaming`` answer, in one statement (SQL). A chat already answering is refused by the partial unique
+    index on streaming messages (an ``IntegrityError``)."""
+    now, position = timezone.now(), (after.position + 2 if after else 0)
+    user = Message(
+        id=uuid.uuid4(),
+        chat_id=chat.pk,
+        role=Message.Role.USER,
+        content=content,
+        model=model,
+        position=position,
+        parent_id=after.pk if after else None,
+        created_at=now,
+    )
+    answer = Message(
+        id=uuid.uuid4(),
+        chat_id=chat.pk,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=model,
+        position=position + 1,
+        reply_to_id=user.pk,
+        created_at=now,
+    )
+    insert_rows([user, answer])
+    return user, answer
 
 
 def turn_append(*, chat: Chat, after: Message | None, content: str, model: str) -> tuple[Message, Message]:
@@ -199,6 +293,30 @@ def answer_finish(*, answer: Message, end: AnswerEnd) -> Message:
     else:
         answer.refresh_from_db()
     chat_touch(chat_id=answer.chat_id)
+    return answer
+
+
+def answer_end_store(*, message_id: UUID, end: AnswerEnd) -> Message | None:
+    """``answer_finish`` for an answer that is still streaming (the usual case), in SQL: its end stored and its
+    chat's activity marked; ``None`` (nothing written) if it was no longer streaming, or is gone."""
+    now = timezone.now()
+    fields = {**end.__dict__, "finished_at": now}
+    sets = ", ".join(f"{name} = %s" for name in fields)
+    values = [time_param(now) if name == "finished_at" else value for name, value in fields.items()]
+    row = fetch_one(
+        f"UPDATE {MESSAGE_TABLE} SET {sets} WHERE id = %s AND status = %s"
+        " RETURNING chat_id, role, model, position, version, parent_id, reply_to_id, created_at",
+        [*values, uuid_param(message_id), Message.Status.STREAMING],
+    )
+    if row is None:
+        return None
+    chat_id = uuid_value(row[0])
+    execute(f"UPDATE {CHAT_TABLE} SET updated_at = %s WHERE id = %s", [time_param(now), uuid_param(chat_id)])
+    parent, reply_to = (row[5] and uuid_value(row[5])), (row[6] and uuid_value(row[6]))
+    answer = Message(id=message_id, chat_id=chat_id, role=row[1], model=row[2], position=row[3], version=row[4])
+    answer.parent_id, answer.reply_to_id, answer.created_at = parent, reply_to, time_value(row[7])
+    for name, value in fields.items():
+        setattr(answer, name, value)
     return answer
 
 

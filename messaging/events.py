@@ -23,9 +23,6 @@ USAGE_INFO = "usage_info"
 TEST_MESSAGE = "test_message"
 TEST_COMPLETE = "test_complete"
 
-# Events whose writes to the shared log may wait to be batched (every other event is written at once).
-COALESCED = frozenset({ASSISTANT_DELTA, ASSISTANT_REASONING_DELTA})
-
 
 def compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -99,7 +96,12 @@ def log_key(message_id: str) -> str:
 
 
 def log_entry(batch: Batch) -> dict[FieldT, EncodableT]:
-    return {LOG_FIELD: "[" + ",".join(event.logged() for event in batch) + "]"}
+    return {LOG_FIELD: log_entry_text(batch)}
+
+
+def log_entry_text(batch: Batch) -> str:
+    """A batch of events as the one field of a log entry holds it."""
+    return "[" + ",".join(event.logged() for event in batch) + "]"
 
 
 def log_entry_events(fields: dict[bytes, bytes]) -> Batch:

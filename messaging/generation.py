@@ -82,7 +82,6 @@ class Generation:
 
     async def run(self) -> None:
         try:
-            await owners.claim(self.message_id)
             await self._run()
         except Exception:
             log.exception("generation %s crashed", self.message_id)
@@ -91,7 +90,7 @@ class Generation:
         finally:
             await self.stream.flushed()  # readers that arrive later find the whole log in Redis
             hub.close(self.stream)
-            await owners.release(self.message_id)
+            owners.ids.discard(self.message_id)
 
     async def _run(self) -> None:
         self._emit_start()

@@ -15,7 +15,7 @@ from django.conf import settings
 
 from chatsite.redis import redis_enabled
 from messaging import events
-from messaging.events import Batch, Deltas, StreamEvent, log_key
+from messaging.events import Batch, Deltas, StreamEvent
 from messaging.log_writer import redis_log
 from messaging.metrics import GENERATIONS_RUNNING, STREAM_EVENTS
 
@@ -37,7 +37,7 @@ class LocalStream:
         self.finished = False
         self.stop_requested = asyncio.Event()
         self._changed = asyncio.Event()
-        self._log = (redis_log(), log_key(message_id)) if redis_enabled() else None
+        self._log = redis_log() if redis_enabled() else None
         self._pulse_seconds = settings.SSE_PING_SECONDS / 4
         self._pulse = asyncio.get_running_loop().call_later(self._pulse_seconds, self._beat)
 
@@ -61,7 +61,7 @@ class LocalStream:
         self._changed.clear()
         STREAM_EVENTS.count += 1
         if self._log is not None:
-            self._log[0].push(self._log[1], event)
+            self._log.push(self.message_id, event)
         return event
 
     def _beat(self) -> None:
@@ -72,7 +72,7 @@ class LocalStream:
 
     async def flushed(self) -> None:
         if self._log is not None:
-            await self._log[0].written(self._log[1])
+            await self._log.written(self.message_id)
 
     async def follow(self, after: int, idle: float) -> AsyncIterator[Batch | None]:
         """Events with an id above ``after`` as they come, in batches of whatever is there when the reader

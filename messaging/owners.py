@@ -9,44 +9,29 @@ meanwhile, since none can read the keys either (and recovery asks for two passes
 
 from __future__ import annotations
 
-import contextlib
-
 from django.conf import settings
 
-from chatsite.errors import ServiceUnavailable
 from chatsite.outages import redis_call
 from chatsite.redis import redis_client, redis_enabled, redis_key
 
 
-def _key(message_id: str) -> str:
+def owner_key(message_id: str) -> str:
     return redis_key("owner", message_id)
 
 
 class Owners:
-    """The owner keys of the generations running in this process."""
+    """The owner keys of the generations running in this process. A generation's key is written with the first
+    batch of its log and deleted with the last (messaging/log_writer.py); here they are kept fresh."""
 
     def __init__(self) -> None:
         self.ids: set[str] = set()
-
-    async def claim(self, message_id: str) -> None:
-        self.ids.add(message_id)
-        if redis_enabled():
-            with contextlib.suppress(ServiceUnavailable):  # (logged) the next refresh writes it
-                await self._refresh([message_id])
-
-    async def release(self, message_id: str) -> None:
-        self.ids.discard(message_id)
-        if redis_enabled():
-            with contextlib.suppress(ServiceUnavailable):  # (logged) the key expires by itself
-                async with redis_call("releasing an owner key"):
-                    await redis_client().delete(_key(message_id))
 
     async def _refresh(self, message_ids: list[str]) -> None:
         if not message_ids:
             return
         async with redis_call("refreshing owner keys"), redis_client().pipeline(transaction=False) as pipe:
             for message_id in message_ids:
-                pipe.set(_key(message_id), "1", ex=settings.GENERATION_ORPHAN_SECONDS)
+                pipe.set(owner_key(message_id), "1", ex=settings.GENERATION_ORPHAN_SECONDS)
             await pipe.execute()
 
     async def refresh_all(self) -> None:
@@ -61,7 +46,7 @@ class Owners:
         if not message_ids:
             return set()
         async with redis_call("reading owner keys"):
-            values = await redis_client().mget([_key(m) for m in message_ids])
+            values = await redis_client().mget([owner_key(m) for m in message_ids])
         return {m for m, value in zip(message_ids, values, strict=True) if value is not None or m in self.ids}
 
 

@@ -12,26 +12,30 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from chats import protocol
 from chats.models import Chat, Message
 from chats.selectors import (
     branch_history,
-    chat_get_for_owner,
+    branch_recent,
+    chat_for_send,
     chat_message_count,
     message_get_for_owner,
-    message_history,
 )
 from chats.services import (
     AnswerEnd,
+    answer_end_store,
     answer_finish,
     answer_lock,
     answer_version_append,
     chat_create,
     chat_lock,
     chat_touch,
+    chat_turn_begin,
     turn_append,
+    turn_insert,
     user_version_append,
 )
 from chatsite.errors import GenerationInProgress, IdempotencyMismatch, ValidationError
@@ -42,7 +46,7 @@ from messaging.models import PER_MILLION, LanguageModel, SendKey
 from messaging.prompts import prompt_build
 from messaging.providers import Prompt, Usage
 from messaging.requests import GenerationRequest
-from messaging.tokens import estimate_tokens
+from messaging.tokens import PER_MESSAGE_OVERHEAD, estimate_tokens
 from usage.money import credits, credits_text
 from usage.selectors import usage_info
 from usage.services import QuotaHold, hold_close, reservation_attach
@@ -94,11 +98,15 @@ class _Turn:
     edits: Message | None = None
 
 
+# The most messages a prompt can hold: each costs at least the per-message overhead (messaging/prompts.py).
+HISTORY_MESSAGES_MAX = settings.HISTORY_TOKEN_BUDGET // PER_MESSAGE_OVERHEAD + 1
+
+
 def _send_turn(identity: Identity, request: GenerationRequest) -> _Turn:
-    chat = chat_get_for_owner(identity=identity, chat_id=request.chat_id) if request.chat_id else None
+    chat = chat_for_send(identity=identity, chat_id=request.chat_id) if request.chat_id else None
     if chat is None:
         return _Turn(None, [], request.content or "", None)
-    history = message_history(chat_id=chat.pk, before_position=2**31)
+    history = branch_recent(chat_id=chat.pk, limit=HISTORY_MESSAGES_MAX)
     after = next((message for message in reversed(history) if message.role == Message.Role.USER), None)
     return _Turn(chat, history, request.content or "", chat.model, after=after)
 
@@ -159,31 +167,53 @@ def generation_start(*, plan: GenerationPlan, hold: QuotaHold) -> StartedGenerat
 
 
 def _start(plan: GenerationPlan, hold: QuotaHold) -> StartedGeneration:
-    if plan.chat_id is None:
-        chat = chat_create(identity=plan.identity, model=plan.model.name)
+    user_message: Message | None
+    if plan.replaces is None and plan.edits is None:
+        chat, user_message, answer, shown = _send_rows(plan)
     else:
+        assert plan.chat_id is not None  # a regenerate or an edit answers in its message's chat
         chat = chat_lock(chat_id=plan.chat_id)
-    user_message, answer = _write_answer(chat, plan)
+        user_message, answer = _write_answer(chat, plan)
+        chat.updated_at = chat_touch(chat_id=chat.pk)
+        shown = chat_message_count(chat.pk)
     if plan.request.client_message_id:
         SendKey.objects.create(
             owner_key=plan.identity.key,
             key=plan.request.client_message_id,
             request_hash=plan.request.fingerprint(),
-            assistant_message=answer,
+            assistant_message_id=answer.pk,
         )
     if hold.reservation_id:
         reservation_attach(reservation_id=hold.reservation_id, message_id=answer.pk)
-    chat.updated_at = chat_touch(chat_id=chat.pk)
     return StartedGeneration(
         chat_id=chat.pk,
         message_id=answer.pk,
         chat_created=plan.chat_id is None,
-        chat=chat.to_payload(message_count=chat_message_count(chat.pk), streaming_message_id=answer.pk),
+        chat=chat.to_payload(message_count=shown, streaming_message_id=answer.pk),
         # A new user message (or version) is the newest of its versions.
         user_message=user_message.to_payload(versions=user_message.version) if user_message else None,
         replaces_id=plan.replaces.pk if plan.replaces else None,
         branch=protocol.messages_listed(chat) if _moves_branch(plan) else None,
     )
+
+
+def _send_rows(plan: GenerationPlan) -> tuple[Chat, Message, Message, int]:
+    """A send's rows: its chat (new, or locked with its activity marked) and its turn, in as few statements as
+    the rules allow; and how many messages the chat shows after it."""
+    content, model = plan.request.content or "", plan.model.name
+    if plan.chat_id is None:
+        chat = chat_create(identity=plan.identity, model=model)
+        return (chat, *turn_insert(chat=chat, after=None, content=content, model=model), 2)
+    start = chat_turn_begin(chat_id=plan.chat_id)
+    if start.branch_end == (plan.after.pk if plan.after else None):
+        return (
+            start.chat,
+            *turn_insert(chat=start.chat, after=plan.after, content=content, model=model),
+            start.shown + 2,
+        )
+    # The branch moved since the plan (another tab): the careful way, which keeps the prompt's branch.
+    user, answer = turn_append(chat=start.chat, after=plan.after, content=content, model=model)
+    return start.chat, user, answer, chat_message_count(start.chat.pk)
 
 
 def _moves_branch(plan: GenerationPlan) -> bool:
@@ -231,11 +261,7 @@ def generation_finish(
     usage = ending.usage or Usage(prompt_estimate if ending.started else 0, completion)
     cost = model.cost(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
     with transaction.atomic():
-        answer = answer_lock(message_id=message_id)
-        give_back = not ending.started and bool(ending.error_code)
-        cost = hold_close(hold=hold, cost=cost, message_id=answer.pk if answer else None, give_back=give_back)
-        if answer is not None:
-            answer = answer_finish(answer=answer, end=_answer_end(ending, usage, cost))
+        answer, cost = _settle(message_id, hold, cost, ending, usage)
     return FinishedGeneration(
         message=_finished_payload(answer, message_id, ending),
         usage=events.answer_usage(
@@ -244,6 +270,26 @@ def generation_finish(
         # Read here, in the same database call: one connection per finished answer, not two.
         caller_usage=usage_info(identity=identity),
     )
+
+
+def _settle(
+    message_id: UUID, hold: QuotaHold, cost: Decimal, ending: Ending, usage: Usage
+) -> tuple[Message | None, Decimal]:
+    """Store the answer and close its hold; the stored answer (``None``: its chat was deleted) and the cost it
+    is recorded at. The answer is written first (it locks the row), in one statement while it still streams."""
+    give_back = not ending.started and bool(ending.error_code)
+    recorded = hold.recorded_cost(cost)
+    if recorded is not None:
+        answer = answer_end_store(message_id=message_id, end=_answer_end(ending, usage, recorded))
+        if answer is not None:
+            return answer, hold_close(hold=hold, cost=cost, message_id=message_id, give_back=give_back)
+    # Not streaming any more: the reaper took it for dead (it keeps the reaper's end), or its chat was deleted.
+    # (Or a hold that must read its reservation to know the charge.)
+    answer = answer_lock(message_id=message_id)
+    cost = hold_close(hold=hold, cost=cost, message_id=answer.pk if answer else None, give_back=give_back)
+    if answer is not None:
+        answer = answer_finish(answer=answer, end=_answer_end(ending, usage, cost))
+    return answer, cost
 
 
 def _answer_end(ending: Ending, usage: Usage, cost: Decimal) -> AnswerEnd:

@@ -25,7 +25,7 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) chatsite.asgi:application
+	$(BIN)/python -m chatsite.serve --port $(PORT)
 
 tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	cd tests && npm ci --silent --no-audit --no-fund

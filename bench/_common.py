@@ -116,6 +116,14 @@ def worker_name(index: int, workers: int) -> str:
     return "daphne" if workers == 1 else f"daphne-{index + 1}"
 
 
+def server_argv(port: int) -> list[str]:
+    """The command of one worker: the project's server (``python -m chatsite.serve``), or daphne with
+    ``BENCH_SERVER=daphne`` to compare the two. (Workers keep the name "daphne" in results either way.)"""
+    if os.environ.get("BENCH_SERVER") == "daphne":
+        return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"]
+    return [PYTHON, "-m", "chatsite.serve", "--port", str(port)]
+
+
 def percentile(sorted_values: list[int], p: float) -> float:
     """Nearest-rank percentile of nanoseconds, in milliseconds."""
     if not sorted_values:

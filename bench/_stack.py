@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-from _common import PYTHON, ROOT, Deadline, Processes, free_port, port_open, worker_name
+from _common import PYTHON, ROOT, Deadline, Processes, free_port, port_open, server_argv, worker_name
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ class Stack:
         workers = []
         for index in range(count):
             name, port = worker_name(index, count) + tag, free_port()
-            argv = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"]
+            argv = server_argv(port)
             process = self.processes.start(name, argv, self.env(database_url))
             url = f"http://127.0.0.1:{port}"
             try:

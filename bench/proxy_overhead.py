@@ -31,8 +31,9 @@ from typing import Any
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from bench._common import machine, server_argv  # noqa: E402
 from bench.stream_overhead import (  # noqa: E402
     BENCH_MODEL,
     PRIME_MODEL,
@@ -44,7 +45,6 @@ from bench.stream_overhead import (  # noqa: E402
     code_version,
     free_port,
     health_ok,
-    machine,
     port_open,
     prepare_database,
     redis_cleanup,
@@ -154,7 +154,7 @@ def main() -> int:
         pids, ports = {"upstream": fake.pid}, []
         for index in range(args.workers):
             port = free_port()
-            argv = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"]
+            argv = server_argv(port)
             daphne = processes.start(f"daphne-{index + 1}", argv, env)
             wait_until(lambda port=port: health_ok(f"http://127.0.0.1:{port}"), daphne, "daphne", deadline, 60)
             pids[f"daphne-{index + 1}"], ports = daphne.pid, [*ports, port]

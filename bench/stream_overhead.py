@@ -50,6 +50,7 @@ from _common import (
     percentile,
     port_open,
     result_header,
+    server_argv,
     terminate_on_sigterm,
     worker_name,
 )
@@ -576,9 +577,7 @@ def main() -> int:
         pids = {"upstream": fake.pid}
         for index, (port, url) in enumerate(zip(server_ports, server_urls, strict=True)):
             name = worker_name(index, args.workers)
-            daphne = processes.start(
-                name, [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"], env
-            )
+            daphne = processes.start(name, server_argv(port), env)
             try:
                 wait_until(lambda url=url: health_ok(url), daphne, name, deadline, 60)
             except RuntimeError:

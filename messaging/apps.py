@@ -8,6 +8,10 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         # The management protocol (chats) stops the generation of a chat it deletes through this hook.
         from chats.hooks import generation_stopper_register
+        from chatsite.lifecycle import drain_register
+        from messaging.generation import generations_drain
         from messaging.stops import stop_request
 
         generation_stopper_register(stop_request)
+        # A shutdown lets running answers finish (then stops, stores and settles the rest).
+        drain_register(generations_drain)

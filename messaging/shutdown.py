@@ -1,20 +1,15 @@
-"""Graceful shutdown under daphne: on SIGTERM, refuse new sends, let running answers finish within
-``SHUTDOWN_GRACE_SECONDS``, then stop the rest (stored as ``stopped`` and settled) before the process exits.
+"""Graceful shutdown under daphne: on SIGTERM, the drain of chatsite.lifecycle (new sends refused, running answers
+finished within ``SHUTDOWN_GRACE_SECONDS``, then stopped, stored and settled) before the process exits.
+(``python -m chatsite.serve``, the default server, drains the same way; see chatsite/serve.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from typing import Any
 
-from django.conf import settings
-
-from chatsite.lifecycle import drain_begin
-from messaging.generation import generations_drain
-
-log = logging.getLogger(__name__)
+from chatsite.lifecycle import drain
 
 
 class _State:
@@ -27,12 +22,10 @@ def shutdown_hook_install() -> None:
         return
     from twisted.internet import defer, reactor
 
-    def drain() -> Any:
-        drain_begin()
-        log.warning("shutting down: draining running generations for up to %ss", settings.SHUTDOWN_GRACE_SECONDS)
+    def before_shutdown() -> Any:
         # A "before shutdown" trigger that returns a Deferred holds the reactor until it fires.
-        return defer.Deferred.fromFuture(asyncio.ensure_future(generations_drain(settings.SHUTDOWN_GRACE_SECONDS)))
+        return defer.Deferred.fromFuture(asyncio.ensure_future(drain()))
 
     core: Any = reactor  # twisted's module-level reactor is typed loosely
-    core.addSystemEventTrigger("before", "shutdown", drain)
+    core.addSystemEventTrigger("before", "shutdown", before_shutdown)
     _State.installed = True

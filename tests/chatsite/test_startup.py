@@ -58,3 +58,10 @@ def test_daphne_stops_with_one_line_naming_a_bad_setting(variables: dict[str, st
     daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(free_port()), "chatsite.asgi:application"]
 
     _assert_one_line_naming(_run(daphne, **variables), named)
+
+
+@pytest.mark.parametrize(("variables", "named"), BAD_VALUES[:3], ids=_ids)
+def test_the_server_stops_with_one_line_naming_a_bad_setting(variables: dict[str, str], named: str) -> None:
+    serve = [sys.executable, "-m", "chatsite.serve", "--port", str(free_port())]
+
+    _assert_one_line_naming(_run(serve, **variables), named)

@@ -57,7 +57,7 @@ class Server:
         self.log_path.parent.mkdir(exist_ok=True)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatsite.asgi:application"],
+            [sys.executable, "-m", "chatsite.serve", "--port", str(self.port)],
             cwd=ROOT,
             env=self.env,
             stdout=log,

@@ -59,6 +59,24 @@ class UnsupportedMediaType(ApiError):
     code, status, default_message = "UNSUPPORTED_MEDIA_TYPE", 415, "Send the body as application/json."
 
 
+class PayloadTooLarge(ApiError):
+    code, status, default_message = "PAYLOAD_TOO_LARGE", 413, "The request is too large."
+
+
+class RateLimited(ApiError):
+    code, status, default_message = "RATE_LIMITED", 429, "Too many requests; slow down."
+
+    def __init__(self, message: str | None = None, *, retry_after_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
+
+    def payload(self) -> dict[str, Any]:
+        payload = super().payload()
+        if self.retry_after_ms is not None:
+            payload["retry_after_ms"] = self.retry_after_ms
+        return payload
+
+
 class UsernameTaken(ApiError):
     code, status, default_message = "USERNAME_TAKEN", 409, "This username is taken."
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from chatsite.errors import ContentTooLong, ValidationError
+from chatsite.input import json_parse, text_check
 
 KEY_MAX = 128
 
@@ -37,10 +38,7 @@ class GenerationRequest:
 
 
 def _body(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("The body is not valid JSON.") from None
+    body = json_parse(raw or b"null")
     if not isinstance(body, dict):
         raise ValidationError("The body must be a JSON object.")
     return body
@@ -80,9 +78,8 @@ def send_request_parse(raw: bytes, idempotency_key: str | None) -> GenerationReq
         raise ValidationError("content must be a non-empty string.")
     if len(content) > settings.MAX_MESSAGE_CHARS:
         raise ContentTooLong(f"content must be at most {settings.MAX_MESSAGE_CHARS} characters.")
-    key = _optional_str(body, "client_message_id", KEY_MAX) or (
-        idempotency_key.strip() if idempotency_key and idempotency_key.strip() else None
-    )
+    header = text_check(idempotency_key, "Idempotency-Key").strip() if idempotency_key else None
+    key = _optional_str(body, "client_message_id", KEY_MAX) or header or None
     if key is not None and len(key) > KEY_MAX:
         raise ValidationError(f"Idempotency-Key must be at most {KEY_MAX} characters.")
     return GenerationRequest(

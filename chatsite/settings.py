@@ -186,6 +186,13 @@ STREAM_TOKEN_TTL_SECONDS = env_int("STREAM_TOKEN_TTL_SECONDS", 900, minimum=1)
 GENERATION_ORPHAN_SECONDS = env_int("GENERATION_ORPHAN_SECONDS", 30, minimum=1)
 SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 20.0, minimum=0)
 
+# Management sockets (chats/sockets.py). daphne itself closes a WebSocket message over 1 MiB (close 1009).
+SOCKET_MAX_FRAME_BYTES = env_int("SOCKET_MAX_FRAME_BYTES", 65536, minimum=1024, maximum=1024 * 1024)
+SOCKET_RATE_PER_SECOND = env_float("SOCKET_RATE_PER_SECOND", 20.0, minimum=0.1)
+SOCKET_RATE_BURST = env_int("SOCKET_RATE_BURST", 40, minimum=1)
+SOCKET_RATE_DISCONNECT_AFTER = env_int("SOCKET_RATE_DISCONNECT_AFTER", 50, minimum=0)
+SOCKET_WORKER_THREADS = env_int("SOCKET_WORKER_THREADS", 8, minimum=1, maximum=64)
+
 # Quotas and billing.
 ANON_MESSAGE_LIMIT = env_int("ANON_MESSAGE_LIMIT", 10, minimum=0)
 ANON_IP_LIMIT = env_int("ANON_IP_LIMIT", 50, minimum=0)

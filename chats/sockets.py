@@ -34,12 +34,13 @@ R = TypeVar("R")
 
 ABUSE_WINDOW_SECONDS = 10.0
 
-_workers = ThreadPoolExecutor(max_workers=settings.SOCKET_WORKER_THREADS, thread_name_prefix="socket")
+# The socket workers (see above). Their database connections are closed after each call, as channels does.
+workers = ThreadPoolExecutor(max_workers=settings.SOCKET_WORKER_THREADS, thread_name_prefix="socket")
 
 
 def _on_worker(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """``function`` (synchronous database code) run on a socket worker; stale connections are closed there."""
-    return database_sync_to_async(function, thread_sensitive=False, executor=_workers)  # type: ignore[no-any-return]
+    return database_sync_to_async(function, thread_sensitive=False, executor=workers)  # type: ignore[no-any-return]
 
 
 class _TokenBucket:

@@ -116,6 +116,9 @@ class ChatsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except ApiError as refused:
             event, data, error = None, None, refused
         if await self.connection.refusal(event, data, error):
+            if self.connection.closed:  # for abuse: end here, so that what it already sent is not even read
+                await self.disconnect(CLOSE_RATE_LIMITED)
+                raise StopConsumer()
             return
         if event == protocol.PING:
             await self._send(protocol.PONG, {})

@@ -36,7 +36,10 @@ def _sender(sid: str) -> Send:
 
 def _closer(sid: str) -> Close:
     async def close() -> None:
-        await sio.disconnect(sid, namespace=NAMESPACE)
+        eio_sid = sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        await sio.disconnect(sid, namespace=NAMESPACE)  # the client hears why: "io server disconnect"
+        if eio_sid is not None:  # and the connection ends, so that what it sends next is not even read
+            await sio.eio.disconnect(eio_sid)
 
     return close
 

@@ -97,6 +97,12 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     redis: Any
 
+    def set_server(self, server: Any) -> None:
+        super().set_server(server)
+        # Messages between this server's own processes are not a client's input, and a push (a long message)
+        # may be larger than a client's packet may be: the manager must not take CheckedPacket's bounded JSON.
+        self.json = json
+
     async def _publish(self, data: Any) -> None:
         """Tell the other processes (the sockets of this one already have it). Never raises: a push is a
         courtesy, and the data stays readable through list_* and the streams."""
@@ -105,6 +111,8 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 if self.redis is None:
                     self._redis_connect()
                 await self.redis.publish(self.channel, self.json.dumps(data))
+        except TimeoutError as error:  # a paused Redis: the client goes on once it answers again
+            _publishing.failed(error)
         except Exception as error:
             self.redis = None  # a new client next time (the old one may belong to a closed event loop)
             _publishing.failed(error)

@@ -63,6 +63,10 @@ class UnsupportedMediaType(ApiError):
     code, status, default_message = "UNSUPPORTED_MEDIA_TYPE", 415, "Send the body as application/json."
 
 
+class PayloadTooLarge(ApiError):
+    code, status, default_message = "PAYLOAD_TOO_LARGE", 413, "The request is too large."
+
+
 class UsernameTaken(ApiError):
     code, status, default_message = "USERNAME_TAKEN", 409, "This username is taken."
 
@@ -100,17 +104,24 @@ class AnonLimitReached(ApiError):
 
 
 class RateLimited(ApiError):
+    """Over a limit: an HTTP limit says when to come back in whole seconds (``retry_after``, also the
+    ``Retry-After`` header), a socket's rate limit in milliseconds (``retry_after_ms``)."""
+
     code, status, default_message = "RATE_LIMITED", 429, "Too many attempts. Try again later."
 
-    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+    def __init__(
+        self, message: str | None = None, *, retry_after: int | None = None, retry_after_ms: int | None = None
+    ) -> None:
         super().__init__(message)
-        self.retry_after = max(1, retry_after)  # whole seconds: the unit of Retry-After
+        self.retry_after = None if retry_after is None else max(1, retry_after)
+        self.retry_after_ms = retry_after_ms
 
     def payload(self) -> dict[str, Any]:
-        return {**super().payload(), "retry_after": self.retry_after}
+        waits = {"retry_after": self.retry_after, "retry_after_ms": self.retry_after_ms}
+        return {**super().payload(), **{name: wait for name, wait in waits.items() if wait is not None}}
 
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 class ShuttingDown(ApiError):

@@ -16,6 +16,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from chatsite.errors import AuthRequired, TokenInvalid, ValidationError
+from chatsite.input import text_check
 from chatsite.sql import fetch_one
 
 ANON_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,128}")
@@ -67,7 +68,7 @@ def identity_resolve(*, token: object, anon_id: object, required: bool = True) -
     if token:
         if not isinstance(token, str):
             raise TokenInvalid()
-        return Identity(user_id=user_id_from_token(token))
+        return Identity(user_id=user_id_from_token(text_check(token, "The token")))
     if anon_id:
         return Identity(anon_id=anon_id_validate(anon_id))
     if required:
@@ -79,6 +80,7 @@ def bearer_token(authorization: str | None) -> str | None:
     """The token of an ``Authorization: Bearer`` header; any other non-empty scheme is an invalid token."""
     if not authorization:
         return None
+    text_check(authorization, "Authorization")
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenInvalid("The Authorization header must be 'Bearer <access token>'.")

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "chatsite.input.body_limit",  # after CORS, so that a browser can read the 413
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,6 +78,7 @@ MIDDLEWARE = [
 API_MIDDLEWARE = [
     "chatsite.middleware.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "chatsite.input.body_limit",
     "usage.middleware.QuotaMiddleware",
 ]
 
@@ -190,7 +192,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["chatsite.input.JsonParser"],
     "EXCEPTION_HANDLER": "chatsite.errors.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -209,6 +211,11 @@ OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "https://api.openai.com/v1", ("http
 SYSTEM_PROMPT = env_str("SYSTEM_PROMPT", "")
 HISTORY_TOKEN_BUDGET = env_int("HISTORY_TOKEN_BUDGET", 8000, minimum=100)
 MAX_MESSAGE_CHARS = env_int("MAX_MESSAGE_CHARS", 32000, minimum=1)
+# Input bounds. A body over the limit is 413 PAYLOAD_TOO_LARGE on every endpoint (chatsite/input.py); the limit
+# must leave room for the longest message with every character escaped as \uXXXX.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+if DATA_UPLOAD_MAX_MEMORY_SIZE < 6 * MAX_MESSAGE_CHARS + 1024:
+    raise ImproperlyConfigured(f"MAX_BODY_BYTES must be at least {6 * MAX_MESSAGE_CHARS + 1024} for MAX_MESSAGE_CHARS")
 ECHO_DELAY_MS = env_int("ECHO_DELAY_MS", 30, minimum=0)
 UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 UPSTREAM_FIRST_TOKEN_TIMEOUT = env_float("UPSTREAM_FIRST_TOKEN_TIMEOUT", 60.0, minimum=0.1)
@@ -224,6 +231,13 @@ STREAM_TOKEN_TTL_SECONDS = env_int("STREAM_TOKEN_TTL_SECONDS", 900, minimum=1)
 GENERATION_ORPHAN_SECONDS = env_int("GENERATION_ORPHAN_SECONDS", 30, minimum=1)
 STREAM_LOG_STALL_SECONDS = env_float("STREAM_LOG_STALL_SECONDS", 30.0, minimum=0.1)
 SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 20.0, minimum=0)
+
+# Management sockets (chats/sockets.py). daphne itself closes a WebSocket message over 1 MiB (close 1009).
+SOCKET_MAX_FRAME_BYTES = env_int("SOCKET_MAX_FRAME_BYTES", 65536, minimum=1024, maximum=1024 * 1024)
+SOCKET_RATE_PER_SECOND = env_float("SOCKET_RATE_PER_SECOND", 20.0, minimum=0.1)
+SOCKET_RATE_BURST = env_int("SOCKET_RATE_BURST", 40, minimum=1)
+SOCKET_RATE_DISCONNECT_AFTER = env_int("SOCKET_RATE_DISCONNECT_AFTER", 50, minimum=0)
+SOCKET_WORKER_THREADS = env_int("SOCKET_WORKER_THREADS", 8, minimum=1, maximum=64)
 
 # Quotas and billing.
 ANON_MESSAGE_LIMIT = env_int("ANON_MESSAGE_LIMIT", 10, minimum=0)

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from chatsite.errors import ContentTooLong, ValidationError
+from chatsite.input import json_parse, text_check
 
 KEY_MAX = 128
 
@@ -44,10 +45,7 @@ class GenerationRequest:
 
 
 def _body(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("The body is not valid JSON.") from None
+    body = json_parse(raw or b"null")
     if not isinstance(body, dict):
         raise ValidationError("The body must be a JSON object.")
     return body
@@ -89,8 +87,9 @@ def _content(body: dict[str, Any]) -> str:
     return content
 
 
-def _idempotency_key(body: dict[str, Any], header: str | None) -> str | None:
-    key = _optional_str(body, "client_message_id", KEY_MAX) or (header.strip() if header and header.strip() else None)
+def _idempotency_key(body: dict[str, Any], idempotency_key: str | None) -> str | None:
+    header = text_check(idempotency_key, "Idempotency-Key").strip() if idempotency_key else None
+    key = _optional_str(body, "client_message_id", KEY_MAX) or header or None
     if key is not None and len(key) > KEY_MAX:
         raise ValidationError(f"Idempotency-Key must be at most {KEY_MAX} characters.")
     return key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
@@ -150,5 +151,17 @@ def _close_worker_connections(django_db_setup: Any, django_db_blocker: Any) -> I
     from asgiref.sync import SyncToAsync
     from django.db import connections
 
+    from chats.sockets import workers
+
     with django_db_blocker.unblock():
         SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
+        # The socket workers' too. Channels' test communicators keep those connections open (they patch out
+        # close_old_connections); one call per thread, each held at the barrier until every thread has one.
+        barrier = threading.Barrier(settings.SOCKET_WORKER_THREADS)
+
+        def close() -> None:
+            connections.close_all()
+            barrier.wait(10)
+
+        for closing in [workers.submit(close) for _ in range(settings.SOCKET_WORKER_THREADS)]:
+            closing.result(15)

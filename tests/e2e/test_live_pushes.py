@@ -52,6 +52,23 @@ def test_a_send_on_one_process_is_pushed_to_a_socket_on_another(servers: Any) ->
     assert usage[-1]["used"] == 1
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_push_larger_than_a_client_packet_may_be_crosses_processes(servers: Any) -> None:
+    first, second = servers(), servers()
+    listener = listen(second.url, {"anon_id": GUEST})
+    assert listener.stdout is not None
+    assert json.loads(listener.stdout.readline())["event"] == "usage_info"
+    assert json.loads(listener.stdout.readline())["event"] == "connected"
+    content = "é" * 20_000  # about 120 KB of JSON, over SOCKET_MAX_FRAME_BYTES
+
+    post_stream(f"{first.url}/api/v1/messages/send", {"content": content}, {"x-anon-id": GUEST})
+    output, errors = listener.communicate(timeout=30)
+
+    created = [event["data"]["message"] for event in events_of(output) if event["event"] == "message_created"]
+    assert [message["content"] for message in created] == [content, f"You said: {content}"], errors
+
+
 def test_a_socket_io_client_from_a_foreign_origin_is_refused(servers: Any) -> None:
     server = servers()
 

@@ -16,6 +16,7 @@ from uuid import UUID
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
 from django.db.models import F
+from django.db.models.functions import Left
 
 from chats.models import Chat, Message
 from chats.selectors import chat_payload_of, chats_for_owner, chats_with_state, owner_filter
@@ -29,9 +30,11 @@ SEARCH_LIMIT_MAX = 50
 MESSAGE_CANDIDATES = 500
 SNIPPET_BEFORE, SNIPPET_LENGTH = 40, 160
 WORD = re.compile(r"[^\W_]+")
-# What PostgreSQL matches a query against: the expressions of the GIN indexes (chats/migrations/0004).
+# What PostgreSQL matches a query against: the expressions of the GIN indexes (chats/migrations/0004 and 0005).
+# A message is searched by its first SEARCH_CHARS characters there: PostgreSQL refuses a tsvector over 1 MB.
+SEARCH_CHARS = 100_000
 TITLE_DOCUMENT = SearchVector("title", config="simple")
-CONTENT_DOCUMENT = SearchVector("content", config="simple")
+CONTENT_DOCUMENT = SearchVector(Left("content", SEARCH_CHARS), config="simple")
 
 
 def search_words(q: Any) -> list[str]:

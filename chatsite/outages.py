@@ -146,9 +146,24 @@ async def redis_call(doing: str, *, fail_fast: bool = True, blocking: float = 0.
 database_health = DependencyHealth("The database")
 
 
+# The SQLSTATE classes of a database that cannot do the work now but may soon: connection exceptions,
+# insufficient resources, operator intervention (a statement timeout, a shutdown), system errors. Any other error
+# the server returns (a value over one of its limits, a constraint) would fail the same way again.
+OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+
+
+def database_outage(error: BaseException) -> bool:
+    """Whether a database error is an outage (worth a 503 and a retry) rather than a fault of the statement."""
+    sqlstate = getattr(error.__cause__, "sqlstate", "")
+    return sqlstate is None or not sqlstate or sqlstate[:2] in OUTAGE_SQLSTATE_CLASSES
+
+
 def database_unavailable(error: BaseException, doing: str) -> ServiceUnavailable:
-    """Log a database failure (once per interval) and return the error a caller should get for it. One that
-    never reached the server (psycopg gives it no SQLSTATE) opens ``database_health``."""
+    """Log a database outage (once per interval) and return the error a caller should get for it. One that
+    never reached the server (psycopg gives it no SQLSTATE) opens ``database_health``. An error that is not an
+    outage is raised again: it is a bug to report, not a reason to make the client retry."""
+    if not database_outage(error):
+        raise error
     if getattr(error.__cause__, "sqlstate", "") is None:
         database_health.failed(error, doing)
     else:

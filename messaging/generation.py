@@ -19,7 +19,7 @@ from chats.models import Message
 from chats.services import chat_set_title
 from chatsite.db import db
 from chatsite.errors import ApiError, UpstreamStalled, UpstreamTimeout
-from chatsite.outages import DATABASE_OUTAGE_ERRORS, database_unavailable
+from chatsite.outages import DATABASE_OUTAGE_ERRORS, database_outage, database_unavailable
 from chatsite.push import push_soon
 from messaging import events
 from messaging.hub import LocalStream, hub
@@ -123,7 +123,7 @@ class Generation:
             try:
                 return await finish()
             except DATABASE_OUTAGE_ERRORS as error:
-                if asyncio.get_running_loop().time() >= deadline:
+                if not database_outage(error) or asyncio.get_running_loop().time() >= deadline:
                     raise
                 database_unavailable(error, "storing an answer")
                 await asyncio.sleep(STORE_RETRY_PAUSE_SECONDS)

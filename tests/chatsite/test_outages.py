@@ -7,8 +7,18 @@ import logging
 
 import pytest
 
+from django.db import DatabaseError, connection
+
 from chatsite.errors import ServiceUnavailable
-from chatsite.outages import DependencyHealth, LogThrottle, redis_call, redis_health
+from chatsite.outages import (
+    DependencyHealth,
+    LogThrottle,
+    database_health,
+    database_outage,
+    database_unavailable,
+    redis_call,
+    redis_health,
+)
 
 
 class Clock:
@@ -92,3 +102,31 @@ async def test_a_redis_call_that_fails_tells_the_breaker_and_raises_a_coded_erro
         assert raised.value.code == "SERVICE_UNAVAILABLE" and raised.value.status == 503
     finally:
         redis_health.answered()
+
+
+def _database_error(sql: str) -> DatabaseError:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+    except DatabaseError as error:
+        return error
+    raise AssertionError(f"{sql} did not fail")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_over_a_limit_of_postgresql_is_an_error_to_report_not_an_outage() -> None:
+    """A value PostgreSQL refuses (SQLSTATE 54000) would fail again on every retry: the caller sees the error
+    (a 500 with its code, a failed answer), not a 503 that makes a client retry, and the database is not marked
+    down. A statement timeout (57014) is an outage: 503."""
+    too_long = _database_error("SELECT repeat('x ', 2000000)::tsvector")
+    assert too_long.__cause__.sqlstate == "54000"  # type: ignore[union-attr]
+    assert not database_outage(too_long)
+    with pytest.raises(DatabaseError):
+        database_unavailable(too_long, "testing")
+    assert not database_health.down
+
+    timed_out = _database_error("SET LOCAL statement_timeout = 1; SELECT pg_sleep(1)")
+    assert timed_out.__cause__.sqlstate == "57014"  # type: ignore[union-attr]
+    assert database_outage(timed_out)
+    assert isinstance(database_unavailable(timed_out, "testing"), ServiceUnavailable)

@@ -5,7 +5,8 @@ chosen by the requested model name, so a server process started by a test can be
 ``fake`` streams ``tokens`` words; options are appended with ``:``, for example
 ``fake:tokens=200:delay_ms=5``, ``fake:status=500``, ``fake:cut_after=3``, ``fake:no_usage``,
 ``fake:stall_after=3``, ``fake:malformed_after=2``, ``fake:first_delay_ms=2000``, ``fake:echo``,
-``fake:stamp`` (each token is the wall-clock time it was sent, in nanoseconds), ``fake:reasoning=5`` (five
+``fake:stamp`` (each token is the wall-clock time it was sent, in nanoseconds), ``fake:word_chars=2000`` (each
+word padded to that many characters, for answers of megabytes), ``fake:reasoning=5`` (five
 ``delta.reasoning_content`` chunks ``think0``… before the text; ``reasoning_key=reasoning`` names the field as
 OpenRouter does).
 Every request is recorded (its JSON body, and whether the client closed the connection early).
@@ -181,7 +182,8 @@ class FakeUpstream:
             last = next((m["content"] for m in reversed(body.get("messages", [])) if m["role"] == "user"), "")
             return last.split()[: int(body.get("max_tokens") or 10**6)]
         count = int(options.get("tokens", "8"))
-        return [f"tok{i}" for i in range(min(count, int(body.get("max_tokens") or count)))]
+        width = int(options.get("word_chars", "0"))
+        return [f"tok{i}".ljust(width, "x") for i in range(min(count, int(body.get("max_tokens") or count)))]
 
 
 def main() -> None:

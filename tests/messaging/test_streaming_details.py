@@ -11,6 +11,8 @@ from channels.db import database_sync_to_async
 from django.test import AsyncClient
 
 from chats.models import Chat, Message
+from chats.search import chat_search_for_owner
+from chatsite.identity import Identity
 from messaging.prompts import prompt_messages
 from tests.sse import names, read_events
 
@@ -154,3 +156,21 @@ async def test_an_unreachable_upstream_is_an_upstream_error(fake_model: Any) -> 
 
     assert events[-1].name == "assistant_error"
     assert events[-1].data["code"] == "UPSTREAM_ERROR"
+
+
+async def test_an_answer_of_over_a_megabyte_is_stored_whole_and_searched_by_its_start(fake_model: Any) -> None:
+    """PostgreSQL cannot index a text of over 1 MB as one search document: the answer must be stored anyway
+    (complete, every character) and still be found by the words at its start."""
+    await database_sync_to_async(fake_model)(upstream_model="fake:tokens=600:word_chars=2000", max_output_tokens=1000)
+
+    got = names(await read_events(await send({"model": "fake", "content": "a long one please"})))
+
+    assert got[-2:] == ["assistant_complete", "usage_info"]
+    answer = await Message.objects.filter(role=Message.Role.ASSISTANT).aget()
+    assert answer.status == Message.Status.COMPLETE
+    assert len(answer.content) >= 600 * 2000
+    assert answer.content.startswith("tok0xx") and "tok599" in answer.content
+    _, found = await database_sync_to_async(chat_search_for_owner)(
+        identity=Identity(anon_id=GUEST["x-anon-id"]), q="tok0", limit=5
+    )
+    assert [chat["id"] for chat in found] == [str(answer.chat_id)]

@@ -90,6 +90,18 @@ def message_get_for_owner(*, identity: Identity, message_id: Any) -> Message:
     return message
 
 
+def message_status_for_owner(*, identity: Identity, message_id: Any) -> str:
+    """The status of one of the caller's messages (its texts are not read: they may be megabytes)."""
+    status = (
+        Message.objects.filter(owner_filter(identity, "chat__"), pk=_uuid(message_id, "Message"))
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status is None:
+        raise NotFound("Message not found.")
+    return status
+
+
 def chat_message_count(chat_id: UUID) -> int:
     return Message.objects.filter(chat_id=chat_id, is_current=True).count()
 

@@ -1,11 +1,12 @@
 """Following a message's stream from wherever it is: this process, the shared log, or the stored message.
 
-A reader of an answer that runs in another process follows its log in Redis. When the log cannot be read
-(Redis is unreachable, or the log lost events in an outage) the reader keeps its connection alive with pings
-and watches the database instead: it gets the stored end as soon as the answer has ended, and if that takes
-longer than ``STREAM_LOG_STALL_SECONDS`` its stream is closed, so that the client reconnects (an EventSource does
-so by itself, with ``Last-Event-ID``) rather than wait on a silent connection. When Redis answers again and the
-log is whole, the reader goes back to it.
+A reader of an answer that runs in another process follows its log in Redis; the log of an answer that has ended
+is decoded once for all its readers in this process. When the log cannot be read (Redis is unreachable, or the
+log lost events in an outage) the reader keeps its connection alive with pings and watches the database instead:
+it gets the stored end as soon as the answer has ended, and if that takes longer than
+``STREAM_LOG_STALL_SECONDS`` its stream is closed, so that the client reconnects (an EventSource does so by
+itself, with ``Last-Event-ID``) rather than wait on a silent connection. When Redis answers again and the log is
+whole, the reader goes back to it.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from collections.abc import AsyncIterator
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from chatsite.db import db
 from chatsite.errors import ServiceUnavailable
 from chatsite.outages import DATABASE_OUTAGE_ERRORS, database_unavailable
 from chatsite.redis import redis_enabled
 from messaging.events import Batch
 from messaging.hub import hub
-from messaging.log_reader import REDIS_BLOCK_SECONDS, LogCursor, LogUnreadable, redis_log_exists
-from messaging.selectors import stored_replay
+from messaging.log_reader import REDIS_BLOCK_SECONDS, LogCursor, LogUnreadable, redis_log_exists, whole_log
+from messaging.selectors import message_has_ended, stored_replay
 
 POLL_SECONDS = 0.25
 # How often a reader whose log is unreadable looks at the database (each look is a query: keep it cheap).
@@ -38,6 +40,12 @@ async def stream_follow(message_id: str, after: int) -> AsyncIterator[Batch | No
             yield batch
         return
     if redis_enabled() and await _log_may_exist(message_id):
+        logged = await whole_log(message_id) if await _has_ended(message_id) else None
+        if logged is not None:  # one decoded copy of an ended answer's log for all its readers, not one each
+            batch = [event for event in logged if (event.id or 0) > after]
+            if batch:
+                yield batch
+            return
         async for batch in _follow_log(LogCursor(message_id, after), message_id, idle):
             yield batch
         return
@@ -144,6 +152,14 @@ async def _follow_database(message_id: str, after: int, idle: float) -> AsyncIte
             yield None
     if replay:
         yield replay
+
+
+async def _has_ended(message_id: str) -> bool:
+    """Whether the stored answer has ended (``False`` when the database cannot say: the log is followed)."""
+    try:
+        return await db(message_has_ended)(message_id=message_id)
+    except DATABASE_OUTAGE_ERRORS:
+        return False
 
 
 async def _stored(message_id: str, after: int) -> Batch | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import Any
 
 from django.conf import settings
@@ -14,7 +16,10 @@ from messaging.events import Batch, StreamEvent, log_entry, log_entry_events, lo
 
 # Redis blocks a reader at most this long per call.
 REDIS_BLOCK_SECONDS = 2.0
-READ_ENTRIES = 200
+# Entries a live reader reads at a time: each holds a flush's events (a few hundred bytes while streaming, up to a
+# whole answer's end), and every live reader decodes its own copy, so a read stays small (the log of an answer
+# that has ended is decoded once for all its readers: ``whole_log``).
+READ_ENTRIES = 8
 
 
 class LogUnreadable(Exception):
@@ -75,6 +80,51 @@ async def redis_log_exists(message_id: str) -> bool:
     """Whether the answer has a log; raises ``ServiceUnavailable`` when Redis cannot say."""
     async with redis_call("looking for a stream log"):
         return bool(await redis_client().exists(log_key(message_id)))
+
+
+class WholeLog(list[StreamEvent]):
+    """Every event of an ended answer's log, decoded once and shared by all its readers in this process (weakly
+    cached: the readers keep it alive while they write it)."""
+
+
+_whole_logs: weakref.WeakValueDictionary[str, WholeLog] = weakref.WeakValueDictionary()
+_reading: dict[str, asyncio.Future[WholeLog | None]] = {}
+
+
+async def whole_log(message_id: str) -> WholeLog | None:
+    """The events of the log of an answer that has ended, if the log holds all of them (numbered without a gap,
+    through the end); ``None`` if it does not or cannot be read. However many readers ask at the same moment,
+    the log is read and decoded once."""
+    cached = _whole_logs.get(message_id)
+    if cached is not None:
+        return cached
+    pending = _reading.get(message_id)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    pending = _reading[message_id] = asyncio.get_running_loop().create_future()
+    try:
+        logged = await _read_whole(message_id)
+        if logged is not None:
+            _whole_logs[message_id] = logged
+        pending.set_result(logged)
+        return logged
+    except BaseException as error:
+        pending.set_exception(error)
+        pending.exception()  # (retrieved: the readers waiting on it get it themselves)
+        raise
+    finally:
+        del _reading[message_id]
+
+
+async def _read_whole(message_id: str) -> WholeLog | None:
+    try:
+        async with redis_call("replaying a stream log"):
+            entries: Any = await redis_client().xrange(log_key(message_id))
+    except ServiceUnavailable:
+        return None
+    logged = WholeLog(event for _, fields in entries for event in log_entry_events(fields))
+    numbered = [event.id for event in logged] == list(range(events.FIRST_ID, events.FIRST_ID + len(logged)))
+    return logged if numbered and logged and logged[-1].final else None
 
 
 async def orphan_log(message_id: str) -> tuple[int, str, str]:

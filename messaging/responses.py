@@ -34,13 +34,16 @@ def pre_stream_error(request: HttpRequest, error: ApiError) -> HttpResponse:
 sse_errors = rendering_errors(pre_stream_error)
 
 
-# Events of a batch are joined into one chunk up to this size; bigger ones are written as they are, not copied.
+# Events of a batch are joined into one chunk up to JOIN_BYTES. An event over SLICE_BYTES (only the end of a long
+# answer: replayed texts come in pages of under that) is written in slices of it, so that a slow reader holds back
+# the rest instead of a copy of it in the server's send buffer.
 JOIN_BYTES = 64 * 1024
+SLICE_BYTES = 512 * 1024
 
 
 async def _encode(source: AsyncIterator[Batch | None]) -> AsyncIterator[bytes]:
-    """One chunk per batch of whole events: a reader that keeps up gets one event a chunk, and one that fell
-    behind catches up in fewer, larger writes. No event is ever split across chunks."""
+    """One chunk per batch of small events: a reader that keeps up gets one event a chunk, and one that fell
+    behind catches up in fewer, larger writes."""
     async for batch in source:
         if batch is None:
             yield PING
@@ -48,9 +51,13 @@ async def _encode(source: AsyncIterator[Batch | None]) -> AsyncIterator[bytes]:
         wires = [event.wire for event in batch]
         if len(wires) > 1 and sum(map(len, wires)) <= JOIN_BYTES:
             yield b"".join(wires)
-        else:
-            for wire in wires:
+            continue
+        for wire in wires:
+            if len(wire) <= SLICE_BYTES:
                 yield wire
+                continue
+            for start in range(0, len(wire), SLICE_BYTES):  # (a slice is a copy, but one slice at a time)
+                yield wire[start : start + SLICE_BYTES]
 
 
 def sse_response(source: AsyncIterator[Batch | None], status: int = 200) -> EventStreamResponse:

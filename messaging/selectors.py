@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models.functions import Length
@@ -23,6 +25,12 @@ class Replay(list[StreamEvent]):
 
 
 _replays: weakref.WeakValueDictionary[tuple[str, tuple[int, ...]], Replay] = weakref.WeakValueDictionary()
+_building: dict[tuple[str, tuple[int, ...]], threading.Lock] = {}
+_building_lock = threading.Lock()
+
+
+def message_has_ended(*, message_id: str) -> bool:
+    return Message.objects.filter(pk=message_id).exclude(status=Message.Status.STREAMING).exists()
 
 
 def stored_replay(*, message_id: str, after: int) -> Batch | None:
@@ -43,9 +51,20 @@ def stored_replay(*, message_id: str, after: int) -> Batch | None:
         return []
     count = bool(found["reasoning_length"]) + bool(found["content_length"]) + 1
     ids = tuple(events.replay_ids(found["last_event_id"], after, count))
-    replay = _replays.get((message_id, ids))
-    if replay is None:
-        replay = _replays[(message_id, ids)] = _replay(Message.objects.get(pk=message_id), ids)
+    return _shared((message_id, ids), lambda: _replay(Message.objects.get(pk=message_id), ids))
+
+
+def _shared(key: tuple[str, tuple[int, ...]], build: Callable[[], Replay]) -> Replay:
+    """The cached replay of ``key``, built once however many readers ask for it at the same time (each would
+    otherwise load the whole message and make a copy of every event)."""
+    with _building_lock:
+        lock = _building.setdefault(key, threading.Lock())
+    with lock:
+        replay = _replays.get(key)
+        if replay is None:
+            replay = _replays[key] = build()
+    with _building_lock:
+        _building.pop(key, None)
     return replay
 
 

@@ -12,7 +12,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from chats.models import Message
-from chats.selectors import message_get_for_owner
+from chats.selectors import message_status_for_owner
 from chatsite.db import db
 from chatsite.errors import NotFound, ValidationError
 from chatsite.http import allow, json_errors
@@ -70,7 +70,7 @@ def _check_reader(request: HttpRequest, message_id: str) -> None:
         if not stream_token_allows(token, message_id) or not Message.objects.filter(pk=message_id).exists():
             raise NotFound("Message not found.")
         return
-    message_get_for_owner(identity=identity_from_request(request), message_id=message_id)  # type: ignore[arg-type]
+    message_status_for_owner(identity=identity_from_request(request), message_id=message_id)  # type: ignore[arg-type]
 
 
 @sse_errors
@@ -102,7 +102,7 @@ async def stop(request: HttpRequest, message_id: Any) -> HttpResponseBase:
     def owned() -> str:
         identity = identity_from_request(request)
         assert identity is not None
-        return message_get_for_owner(identity=identity, message_id=message_id).status
+        return message_status_for_owner(identity=identity, message_id=message_id)
 
     status = await db(owned)()
     await stop_request(str(message_id))

@@ -17,7 +17,7 @@ from chatsite.settings import DATABASES
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # A file, not memory: end-to-end tests run daphne processes that must see the test database. One per
+    # A file, not memory: end-to-end tests run server processes that must see the test database. One per
     # pytest process, so two runs side by side do not share (and destroy) each other's database.
     DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"chatsite-test-{os.getpid()}.sqlite3")}
 

@@ -34,12 +34,15 @@ def parse_sse(raw: bytes | str) -> list[Event]:
 
 
 async def read_events(response: Any, limit: int | None = None) -> list[Event]:
-    """All events of a streamed response (or the first ``limit``), chunk by chunk."""
+    """All events of a streamed response (or the first ``limit``), chunk by chunk: an event may span chunks (a
+    long one is written in slices), so only the whole events read so far are parsed."""
     if not isinstance(response, StreamingHttpResponse):
         return parse_sse(response.content)
     events: list[Event] = []
+    pending = b""
     async for chunk in response.streaming_content:
-        events.extend(parse_sse(chunk))
+        whole, separator, pending = (pending + chunk).rpartition(b"\n\n")
+        events.extend(parse_sse(whole + separator))
         if limit is not None and len(events) >= limit:
             break
     return events

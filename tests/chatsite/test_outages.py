@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 import pytest
-
 from django.db import DatabaseError, connection
 
 from chatsite.errors import ServiceUnavailable

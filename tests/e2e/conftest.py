@@ -16,7 +16,7 @@ NODE_DIR = Path(__file__).resolve().parent
 
 @pytest.fixture
 def servers(transactional_db: Any, upstream: FakeUpstream) -> Iterator[Callable[..., Server]]:
-    """Start real daphne processes (stopped at the end of the test) on the test database."""
+    """Start real server processes (stopped at the end of the test) on the test database."""
     started: list[Server] = []
 
     def start(**env: str) -> Server:

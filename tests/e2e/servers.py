@@ -1,4 +1,5 @@
-"""Real daphne processes serving ``chatsite.asgi:application`` on the test database."""
+"""Real server processes (`python -m chatsite.serve`: uvicorn serving ``chatsite.asgi:application``) on the test
+database."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class Server:
     def __init__(self, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = ROOT / ".pytest-logs" / f"daphne-{self.port}.log"
+        self.log_path = ROOT / ".pytest-logs" / f"server-{self.port}.log"
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "chatsite.settings",
@@ -48,6 +49,9 @@ class Server:
             "ALLOWED_ORIGINS": f"{self.url},http://localhost:{self.port}",
             "ECHO_DELAY_MS": "5",
             "LOG_LEVEL": "WARNING",
+            # A stopped server waits this long for its running answers (20 s in production): tests that stop one
+            # with a stream open say how long they need.
+            "SHUTDOWN_GRACE_SECONDS": "2",
             **_database_env(),
             **(env or {}),
         }
@@ -66,14 +70,14 @@ class Server:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited at start:\n{self.log()}")
+                raise RuntimeError(f"the server exited at start:\n{self.log()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
                     if response.status == 200:
                         return self
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"daphne did not become healthy:\n{self.log()}")
+        raise RuntimeError(f"the server did not become healthy:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

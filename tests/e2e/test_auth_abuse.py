@@ -1,4 +1,4 @@
-"""Sign-up farming, password guessing and refresh-token races, with parallel requests against real daphne
+"""Sign-up farming, password guessing and refresh-token races, with parallel requests against real server
 processes (two of them, on the one test database, so the limits hold across workers)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""With the HTTPS settings on, a real daphne redirects plain HTTP, except the health probe and the metrics."""
+"""With the HTTPS settings on, a real server redirects plain HTTP, except the health probe and the metrics."""
 
 from __future__ import annotations
 

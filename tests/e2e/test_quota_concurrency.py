@@ -1,4 +1,4 @@
-"""Quotas under real concurrency: parallel requests against running daphne processes."""
+"""Quotas under real concurrency: parallel requests against running server processes."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Redis stopped, paused and restarted under two real workers: nobody waits without a byte, nothing is lost.
 
-Each test starts a ``redis-server`` of its own (never the shared one) and two daphne workers on it. The servers'
+Each test starts a ``redis-server`` of its own (never the shared one) and two server workers on it. The servers'
 Redis timeout, probe, ping and stall bounds are shortened so that each test takes seconds. Every client read is
 bounded (``READ_TIMEOUT``): a request that goes silent fails the test instead of hanging it.
 """

@@ -1,4 +1,4 @@
-"""The seed's own client snippets, run unchanged (bar the noted fixes) in Node against a real daphne process."""
+"""The seed's own client snippets, run unchanged (bar the noted fixes) in Node against a real server process."""
 
 from __future__ import annotations
 

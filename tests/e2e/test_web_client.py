@@ -1,4 +1,4 @@
-"""The reference web client at /, in headless Chromium against real daphne processes."""
+"""The reference web client at /, in headless Chromium against real server processes."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from chatsite.http import rendering_errors
 from chatsite.sse import PING, SSE_HEADERS, EventStreamResponse, sse_event
 from messaging import events
 from messaging.events import Batch
+from messaging.metrics import SSE_READERS
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -40,17 +41,22 @@ JOIN_BYTES = 64 * 1024
 
 async def _encode(source: AsyncIterator[Batch | None]) -> AsyncIterator[bytes]:
     """One chunk per batch of whole events: a reader that keeps up gets one event a chunk, and one that fell
-    behind catches up in fewer, larger writes. No event is ever split across chunks."""
-    async for batch in source:
-        if batch is None:
-            yield PING
-            continue
-        wires = [event.wire for event in batch]
-        if len(wires) > 1 and sum(map(len, wires)) <= JOIN_BYTES:
-            yield b"".join(wires)
-        else:
-            for wire in wires:
-                yield wire
+    behind catches up in fewer, larger writes. No event is ever split across chunks. Counted in ``SSE_READERS``
+    from its first chunk until it ends, or its reader leaves (the server then closes it)."""
+    SSE_READERS.inc()
+    try:
+        async for batch in source:
+            if batch is None:
+                yield PING
+                continue
+            wires = [event.wire for event in batch]
+            if len(wires) > 1 and sum(map(len, wires)) <= JOIN_BYTES:
+                yield b"".join(wires)
+            else:
+                for wire in wires:
+                    yield wire
+    finally:
+        SSE_READERS.dec()
 
 
 def sse_response(source: AsyncIterator[Batch | None], status: int = 200) -> EventStreamResponse:

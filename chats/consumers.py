@@ -22,6 +22,7 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from chats import protocol
+from chats.metrics import SOCKETS_OPEN
 from chats.sockets import SocketConnection
 from chatsite.errors import ApiError, AuthRequired, ValidationError
 from chatsite.failures import FailureLog
@@ -36,6 +37,9 @@ LAYER_RETRY_MAX_SECONDS = 2.0
 
 log = logging.getLogger(__name__)
 _layer = FailureLog(log, "The channel layer (pushes to /ws/chats/ sockets)")
+
+# The accepted sockets of this process (a set, so that a disconnect handled twice does not count twice).
+_open: set[ChatsConsumer] = set()
 
 
 def _frame(text: str | None) -> tuple[str, Any]:
@@ -73,6 +77,7 @@ class ChatsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.connection = SocketConnection(send=self._send, close=self._close_limited, origin=self.channel_name)
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self.scope["headers"]}
         await self.accept()
+        _open.add(self)
         try:
             token = bearer_token(headers.get("authorization"))
             anon_id = headers.get("x-anon-id")
@@ -105,6 +110,7 @@ class ChatsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.connection.welcome()
 
     async def disconnect(self, code: int) -> None:
+        _open.discard(self)
         for pending in (self._auth_timer, self._rejoining):
             if pending is not None:
                 pending.cancel()
@@ -194,3 +200,6 @@ def _backoff(failures: int) -> float:
     """Seconds before the next try: growing to ``LAYER_RETRY_MAX_SECONDS``, with jitter so that the sockets of
     a process do not all knock on a Redis that just came back at once."""
     return min(LAYER_RETRY_MAX_SECONDS, 0.25 * 2 ** min(failures, 4)) * random.uniform(0.5, 1.0)
+
+
+SOCKETS_OPEN.labels(transport="ws").set_function(lambda: len(_open))

@@ -7,6 +7,7 @@ from typing import Any
 
 import socketio
 
+from chats.metrics import SOCKETS_OPEN
 from chats.sockets import Close, Send, SocketConnection
 from chatsite.errors import ApiError
 from chatsite.identity import bearer_token
@@ -15,6 +16,7 @@ from chatsite.push import NAMESPACE, REFUSED, sio
 
 # The open sockets of this process by sid (a socket lives in one process; nothing here is shared state).
 _connections: dict[str, SocketConnection] = {}
+SOCKETS_OPEN.labels(transport="socketio").set_function(lambda: len(_connections))
 
 
 def _credentials(environ: dict[str, Any], auth: Any) -> tuple[object, object]:

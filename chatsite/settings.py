@@ -164,6 +164,8 @@ REDIS_PREFIX = env_str("REDIS_PREFIX", "chatsite")
 REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 # How often each process probes Redis (and a database it found down) for an outage and its end (chatsite/outages.py).
 HEALTH_PROBE_SECONDS = env_float("HEALTH_PROBE_SECONDS", 1.0, minimum=0.05)
+# When set, /metrics answers only a scrape with "Authorization: Bearer <this>" (chatsite/metrics.py).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

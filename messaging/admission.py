@@ -12,14 +12,27 @@ from django.http.response import HttpResponseBase
 
 from chats import protocol
 from chatsite.errors import AnonLimitReached, ApiError, InsufficientBalance, ServiceUnavailable
+from chatsite.http import rendering_errors
 from chatsite.identity import Identity, identity_from_request
 from chatsite.outages import dependencies_down
 from chatsite.push import push_soon
 from messaging import events
+from messaging.metrics import SENDS_REFUSED
 from messaging.requests import GenerationRequest, edit_request_parse, regenerate_request_parse, send_request_parse
 from messaging.responses import pre_stream_error
 from messaging.services import GenerationPlan, generation_plan, send_replay_of
 from usage.admission import Demand
+
+
+def send_refused(request: HttpRequest, error: ApiError) -> HttpResponseBase:
+    """A send, regenerate or edit refused with a code, whoever refused it (the admission, or the start of the
+    generation: a chat still answering): counted, and answered as any error before a stream."""
+    SENDS_REFUSED.labels(code=error.code).inc()
+    return pre_stream_error(request, error)
+
+
+# An ``ApiError`` raised by a generation endpoint becomes a counted refusal.
+send_errors = rendering_errors(send_refused)
 
 # Refusals the caller's other tabs hear of too (the quota indicator changes there as well).
 ANNOUNCED = (AnonLimitReached, InsufficientBalance)
@@ -58,7 +71,7 @@ class GenerationAdmission:
     async def refusal(self, request: HttpRequest, identity: Identity | None, error: ApiError) -> HttpResponseBase:
         if identity is not None and isinstance(error, ANNOUNCED):
             await push_soon(identity, protocol.ASSISTANT_ERROR, events.error_data(error))
-        return pre_stream_error(request, error)
+        return send_refused(request, error)
 
 
 send_admission = GenerationAdmission(

@@ -23,6 +23,7 @@ from chatsite.outages import DATABASE_OUTAGE_ERRORS, database_outage, database_u
 from chatsite.push import push_soon
 from messaging import events
 from messaging.hub import LocalStream, hub
+from messaging.metrics import UPSTREAM_ERRORS, DeltaPace, generation_counted
 from messaging.models import LanguageModel
 from messaging.owners import owners
 from messaging.providers import PROVIDERS, Prompt, Reasoning, Usage, openai_clients_close
@@ -66,7 +67,9 @@ class Outcome:
 
 
 class Generation:
-    def __init__(self, plan: GenerationPlan, hold: QuotaHold, started: StartedGeneration, stream: LocalStream):
+    def __init__(
+        self, plan: GenerationPlan, hold: QuotaHold, started: StartedGeneration, stream: LocalStream, accepted: float
+    ):
         self.plan = plan
         self.hold = hold
         self.started = started
@@ -75,6 +78,8 @@ class Generation:
         self.text_deltas = events.Deltas(events.ASSISTANT_DELTA, self.ids)
         self.reasoning_deltas = events.Deltas(events.ASSISTANT_REASONING_DELTA, self.ids)
         self.stream_token = stream_token_make(stream.message_id)
+        self.accepted = accepted  # the loop's time when the send was admitted
+        self.pace = DeltaPace(accepted)
 
     @property
     def message_id(self) -> str:
@@ -97,6 +102,7 @@ class Generation:
         await self._announce()
         outcome = await self._generate()
         finished = await self._store(outcome)
+        self._count(outcome, finished)
         self._emit_end(outcome, finished)
         identity = self.plan.identity
         answer = protocol.message_pushed(self.ids["chat_id"], finished.message)
@@ -127,6 +133,16 @@ class Generation:
                     raise
                 database_unavailable(error, "storing an answer")
                 await asyncio.sleep(STORE_RETRY_PAUSE_SECONDS)
+
+    def _count(self, outcome: Outcome, finished: FinishedGeneration) -> None:
+        generation_counted(
+            model=self.plan.model.name,
+            status=outcome.status,
+            error_code=outcome.error.code if outcome.error else "",
+            seconds=asyncio.get_running_loop().time() - self.accepted,
+            tokens=(finished.tokens.prompt_tokens, finished.tokens.completion_tokens),
+            charged=finished.charged,
+        )
 
     def _emit_start(self) -> None:
         payload = {**self.ids, "model": self.plan.model.name, "stream_token": self.stream_token}
@@ -173,7 +189,8 @@ class Generation:
             await consume
         except asyncio.CancelledError:
             pass
-        except ApiError as error:
+        except ApiError as error:  # the provider's failure (or its silence: a timeout)
+            UPSTREAM_ERRORS.labels(code=error.code).inc()
             outcome.status, outcome.error = Message.Status.FAILED, error
         except Exception:
             log.exception("upstream of %s failed unexpectedly", self.message_id)
@@ -181,7 +198,7 @@ class Generation:
         return outcome
 
     async def _consume(self, outcome: Outcome) -> None:
-        stream, parts = self.stream, outcome.parts
+        stream, parts, pace = self.stream, outcome.parts, self.pace
         upstream = PROVIDERS[self.plan.model.provider].stream(self.plan.model, self.plan.prompt)
         loop = asyncio.get_running_loop()
         stall, moved = settings.UPSTREAM_STALL_TIMEOUT, 0.0
@@ -199,6 +216,7 @@ class Generation:
                     # Move the deadline at most every tenth of the stall timeout, not on every token: a stall
                     # is then caught between 0.9 and 1.0 times the timeout, at a fraction of the timer work.
                     now = loop.time()
+                    pace.delta(now)
                     if now - moved > stall / 10:
                         deadline.reschedule(now + stall)
                         moved = now
@@ -249,11 +267,14 @@ async def _model_title(model: LanguageModel, first: str) -> str | None:
     return title_from_text(title, words=8, length=80) if title else None
 
 
-def generation_launch(plan: GenerationPlan, hold: QuotaHold, started: StartedGeneration) -> LocalStream:
-    """Start a generation as its own task and return its stream for the caller to follow."""
+def generation_launch(
+    plan: GenerationPlan, hold: QuotaHold, started: StartedGeneration, *, accepted: float
+) -> LocalStream:
+    """Start a generation (admitted at the loop's time ``accepted``) as its own task and return its stream for the
+    caller to follow."""
     stream = hub.open(str(started.message_id))
     owners.ids.add(stream.message_id)  # at once, so the reaper never takes it for an orphan
-    generation = Generation(plan, hold, started, stream)
+    generation = Generation(plan, hold, started, stream, accepted)
     # A context of its own: the generation must not inherit (and outlive) the request's.
     task = asyncio.create_task(generation.run(), context=contextvars.Context())
     _running.add(task)
@@ -265,9 +286,10 @@ async def generation_begin(plan: GenerationPlan, hold: QuotaHold) -> LocalStream
     """Write the turn and launch its generation, which from then on owns the hold; if either fails, the hold is
     given back. Run shielded by the caller: a client that leaves meanwhile must not cut between the rows being
     written and the generation starting (that would leave an answer ``streaming`` with nobody running it)."""
+    accepted = asyncio.get_running_loop().time()
     async with quota_held(hold):
         started = await db(generation_start)(plan=plan, hold=hold)
-        return generation_launch(plan, hold, started)
+        return generation_launch(plan, hold, started, accepted=accepted)
 
 
 async def generations_drain(timeout: float) -> None:

@@ -28,6 +28,7 @@ from chatsite.redis import redis_enabled
 from messaging import events
 from messaging.events import StreamEvent
 from messaging.log_reader import log_end_append, orphan_log
+from messaging.metrics import GENERATIONS
 from messaging.owners import owners
 from usage.selectors import reservation_open_for, reservations_orphaned
 from usage.services import QuotaHold, hold_close
@@ -109,6 +110,7 @@ async def _reap(message_id: str) -> int:
     )
     if terminal is None:
         return 0
+    GENERATIONS.labels(outcome=Message.Status.FAILED, code=GenerationLost.code).inc()
     if redis_enabled():
         # Readers of the log that miss this end find the failed answer in the database instead.
         with contextlib.suppress(ServiceUnavailable):

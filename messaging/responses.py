@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -11,6 +11,7 @@ from chatsite.http import rendering_errors
 from chatsite.sse import PING, SSE_HEADERS, EventStreamResponse, sse_event
 from messaging import events
 from messaging.events import Batch
+from messaging.metrics import SSE_READERS
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -43,21 +44,31 @@ SLICE_BYTES = 512 * 1024
 
 async def _encode(source: AsyncIterator[Batch | None]) -> AsyncIterator[bytes]:
     """One chunk per batch of small events: a reader that keeps up gets one event a chunk, and one that fell
-    behind catches up in fewer, larger writes."""
-    async for batch in source:
-        if batch is None:
-            yield PING
-            continue
-        wires = [event.wire for event in batch]
-        if len(wires) > 1 and sum(map(len, wires)) <= JOIN_BYTES:
-            yield b"".join(wires)
-            continue
-        for wire in wires:
-            if len(wire) <= SLICE_BYTES:
-                yield wire
+    behind catches up in fewer, larger writes. Counted in ``SSE_READERS`` from its first chunk until it ends, or
+    its reader leaves (the server then closes it)."""
+    SSE_READERS.inc()
+    try:
+        async for batch in source:
+            if batch is None:
+                yield PING
                 continue
-            for start in range(0, len(wire), SLICE_BYTES):  # (a slice is a copy, but one slice at a time)
-                yield wire[start : start + SLICE_BYTES]
+            for chunk in _chunks(batch):
+                yield chunk
+    finally:
+        SSE_READERS.dec()
+
+
+def _chunks(batch: Batch) -> Iterator[bytes]:
+    wires = [event.wire for event in batch]
+    if len(wires) > 1 and sum(map(len, wires)) <= JOIN_BYTES:
+        yield b"".join(wires)
+        return
+    for wire in wires:
+        if len(wire) <= SLICE_BYTES:
+            yield wire
+            continue
+        for start in range(0, len(wire), SLICE_BYTES):  # (a slice is a copy, but one slice at a time)
+            yield wire[start : start + SLICE_BYTES]
 
 
 def sse_response(source: AsyncIterator[Batch | None], status: int = 200) -> EventStreamResponse:

@@ -47,7 +47,7 @@ from messaging.prompts import prompt_build
 from messaging.providers import Prompt, Usage
 from messaging.requests import GenerationRequest
 from messaging.tokens import PER_MESSAGE_OVERHEAD, estimate_tokens
-from usage.money import credits, credits_text
+from usage.money import ZERO, credits, credits_text
 from usage.selectors import usage_info
 from usage.services import QuotaHold, hold_close, reservation_attach
 
@@ -250,6 +250,8 @@ class FinishedGeneration:
     message: dict[str, Any]
     usage: dict[str, Any]  # the answer's tokens and cost
     caller_usage: dict[str, Any]  # the caller's usage_info after the settlement
+    tokens: Usage  # the tokens settled: the provider's usage, or an estimate
+    charged: Decimal  # what the caller's balance was charged (a guest is never charged)
 
 
 def generation_finish(
@@ -269,6 +271,8 @@ def generation_finish(
         ),
         # Read here, in the same database call: one connection per finished answer, not two.
         caller_usage=usage_info(identity=identity),
+        tokens=usage,
+        charged=ZERO if hold.anon_id is not None else cost,
     )
 
 

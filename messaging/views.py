@@ -18,7 +18,7 @@ from chatsite.errors import NotFound, ValidationError
 from chatsite.http import allow, json_errors
 from chatsite.identity import identity_from_request
 from messaging import events
-from messaging.admission import Replay, edit_admission, regenerate_admission, send_admission
+from messaging.admission import Replay, edit_admission, regenerate_admission, send_admission, send_errors
 from messaging.catalog import models_for
 from messaging.events import Batch, StreamEvent
 from messaging.follow import stream_follow
@@ -46,9 +46,9 @@ async def _generate(request: HttpRequest) -> HttpResponseBase:
     return sse_response(stream_follow(message_id, 0))
 
 
-send = csrf_exempt(sse_errors(allow("POST")(admitted_by(send_admission)(_generate))))
-regenerate = csrf_exempt(sse_errors(allow("POST")(admitted_by(regenerate_admission)(_generate))))
-edit = csrf_exempt(sse_errors(allow("POST")(admitted_by(edit_admission)(_generate))))
+send = csrf_exempt(send_errors(allow("POST")(admitted_by(send_admission)(_generate))))
+regenerate = csrf_exempt(send_errors(allow("POST")(admitted_by(regenerate_admission)(_generate))))
+edit = csrf_exempt(send_errors(allow("POST")(admitted_by(edit_admission)(_generate))))
 
 
 def _last_event_id(request: HttpRequest) -> int:

@@ -21,6 +21,7 @@ from chatsite.identity import Identity
 from chatsite.lifecycle import is_draining
 from chatsite.outages import DATABASE_OUTAGE_ERRORS, database_unavailable
 from usage.admission import Admission, Admitter, admitter_of, hold_release
+from usage.metrics import SEND_ADMISSION
 from usage.services import client_ip, quota_acquire
 
 _releasing: set[asyncio.Task[None]] = set()
@@ -78,7 +79,8 @@ class QuotaMiddleware:
             return None
         admitting = asyncio.ensure_future(db(_admit)(admitter, request))
         try:
-            request.admission = await asyncio.shield(admitting)  # type: ignore[attr-defined]
+            with SEND_ADMISSION.time():  # accepted or refused alike
+                request.admission = await asyncio.shield(admitting)  # type: ignore[attr-defined]
         except Refused as refused:
             return await admitter.refusal(request, refused.identity, refused.error)
         except DATABASE_OUTAGE_ERRORS as error:  # nothing was held: quota is taken in one transaction

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.db.models import Count, Min
 
 from chatsite.identity import Identity
 from chatsite.sql import decimal_value, fetch_one
@@ -63,3 +64,10 @@ def reservations_orphaned(*, opened_before: datetime, limit: int = 500) -> list[
     """Credit held for sends whose process died before it wrote the answer's row."""
     orphans = Reservation.objects.filter(status=Reservation.Status.OPEN, message__isnull=True)
     return list(orphans.filter(created_at__lt=opened_before).values_list("pk", flat=True)[:limit])
+
+
+def reservations_open_summary() -> tuple[int, datetime | None]:
+    """How many reservations are open, and when the oldest of them was opened (one indexed query)."""
+    reservations = Reservation.objects.filter(status=Reservation.Status.OPEN)
+    summary = reservations.aggregate(count=Count("pk"), oldest=Min("created_at"))
+    return summary["count"], summary["oldest"]

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from chats.models import Chat, Message
 from messaging.recovery import generations_reap
+from tests.scrape import moved, parse
 from usage.models import Balance, Reservation
 from usage.services import balance_reserve, reservation_attach
 
@@ -48,6 +49,17 @@ async def test_an_answer_nobody_runs_is_failed_and_its_reservation_released(user
     assert (stored.status, stored.error_code, stored.content) == ("failed", "GENERATION_LOST", "half")
     assert (await Reservation.objects.aget(pk=reservation)).status == "released"
     assert (await Balance.objects.aget(user=user)).reserved == 0
+
+
+async def test_a_reaped_answer_is_counted_as_a_failed_generation(user: Any, settings: Any, async_client: Any) -> None:
+    settings.GENERATION_ORPHAN_SECONDS = 5
+    before = parse((await async_client.get("/metrics")).content.decode())
+    await orphan(user, age_seconds=60)
+
+    assert await reap() == 1
+
+    after = parse((await async_client.get("/metrics")).content.decode())
+    assert moved(before, after, "chatsite_generations_total", outcome="failed", code="GENERATION_LOST") == 1
 
 
 async def test_a_young_answer_is_left_alone(user: Any, settings: Any) -> None:

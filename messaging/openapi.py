@@ -1,0 +1,386 @@
+"""The OpenAPI description of the generation, stream, catalog and usage endpoints (see chatsite/openapi.py for how
+views declare it).
+
+A ``text/event-stream`` body is described one event at a time, as OpenAPI 3.2's ``itemSchema`` does (and, before
+3.2, the ``schema`` of an event stream by convention, which Swagger UI and schemathesis follow): each event is
+``{event, id, retry, data}`` with ``data`` a string of JSON whose ``contentSchema`` is the event's payload. The event
+names and payloads are those of messaging/events.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from chats.openapi import COMPONENTS as CHATS_COMPONENTS
+from chats.openapi import CREDITS, DELETED_MESSAGE, MESSAGE, MESSAGE_STATUS, UUID
+from chatsite.openapi import (
+    CALLER,
+    CALLER_OPTIONAL,
+    ERROR,
+    MESSAGE_ID,
+    NOBODY,
+    Schema,
+    caller_errors,
+    error_response,
+    header,
+    json_content,
+    json_response,
+    nullable,
+    query,
+    ref,
+)
+from messaging import events
+from messaging.requests import KEY_MAX
+
+EVENT_STREAM = "text/event-stream"
+USAGE_INFO = "UsageInfo"
+ANSWER_STREAM = "AnswerEventStream"
+ERROR_EVENT = "ErrorEventStream"
+
+
+def _object(properties: Schema, required: list[str] | None = None, description: str = "") -> Schema:
+    schema: Schema = {"type": "object", "properties": properties, "required": required or list(properties)}
+    return {**schema, "description": description} if description else schema
+
+
+def _event(name: str, data: Schema, description: str) -> Schema:
+    """One event of a stream: its name, its id (absent only on the middle pages of a long text replayed from the
+    database), the reconnection delay, and its data: one line of JSON."""
+    return _object(
+        {
+            "event": {"const": name},
+            "id": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+            "retry": {"type": "integer", "minimum": 0},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+        },
+        ["event", "data"],
+        description,
+    )
+
+
+_IDS = {"chat_id": UUID, "message_id": UUID}
+_START = {**_IDS, "model": {"type": "string"}, "stream_token": {"type": "string"}}
+_DELTA = _object(
+    {**_IDS, "delta": {"type": "string"}, "full": {"const": True}},
+    ["chat_id", "message_id", "delta"],
+    "`full: true` (a replay from the database): `delta` is the whole text, which replaces what the reader has.",
+)
+_ANSWER_USAGE = _object(
+    {
+        "prompt_tokens": {"type": "integer", "minimum": 0},
+        "completion_tokens": {"type": "integer", "minimum": 0},
+        "cost": CREDITS,
+    }
+)
+_END = _object({**_IDS, "message": {"oneOf": [ref(MESSAGE), ref(DELETED_MESSAGE)]}, "usage": _ANSWER_USAGE})
+_ERROR_DATA = _object(
+    {**_IDS, "code": {"type": "string"}, "error": {"type": "string"}},
+    ["code", "error"],
+    "In a stream the answer's ids come with the code; a refusal before a stream is `{code, error}` alone.",
+)
+_ANSWER_EVENTS = [
+    _event(
+        events.ASSISTANT_TYPING,
+        _object({**_START, "user_message_id": nullable(UUID)}),
+        "First event of a send or an edit: the new answer (status `streaming`), the stored user turn, and the "
+        "`stream_token` that authorises GET …/stream.",
+    ),
+    _event(
+        events.ASSISTANT_REGENERATING,
+        _object({**_START, "replaces": UUID}),
+        "First event of a regenerate: `replaces` is the answer this new version replaces.",
+    ),
+    _event(events.ASSISTANT_REASONING_DELTA, _DELTA, "The next piece of a reasoning model's thinking."),
+    _event(events.ASSISTANT_DELTA, _DELTA, "The next piece of the answer's text, to append."),
+    _event(events.ASSISTANT_COMPLETE, _END, "The stored answer and what it cost (send, edit)."),
+    _event(events.ASSISTANT_REGENERATED, _END, "The stored answer and what it cost (regenerate)."),
+    _event(events.USAGE_INFO, ref(USAGE_INFO), "The caller's quota after this answer."),
+    _event(
+        events.ASSISTANT_ERROR,
+        _ERROR_DATA,
+        "The answer failed (UPSTREAM_ERROR, UPSTREAM_TIMEOUT, UPSTREAM_STALLED, UPSTREAM_DISCONNECTED, "
+        "UPSTREAM_BAD_RESPONSE, GENERATION_LOST, INTERNAL_ERROR, or NOT_FOUND for a message gone): the last event.",
+    ),
+]
+
+COMPONENTS: dict[str, Schema] = {
+    **CHATS_COMPONENTS,
+    USAGE_INFO: {
+        "description": "The caller's quota: a guest's free messages, or a user's credits.",
+        "oneOf": [
+            _object(
+                {
+                    "anonymous": {"const": True},
+                    "used": {"type": "integer", "minimum": 0},
+                    "limit": {"type": "integer", "minimum": 0},
+                    "remaining": {"type": "integer", "minimum": 0},
+                }
+            ),
+            _object(
+                {
+                    "anonymous": {"const": False},
+                    "balance": CREDITS,
+                    "reserved": CREDITS,
+                    "available": CREDITS,
+                }
+            ),
+        ],
+    },
+    ANSWER_STREAM: {
+        "description": "An event of an answer. In order: `assistant_typing` (or `assistant_regenerating`), "
+        "`assistant_reasoning_delta`s, `assistant_delta`s, then `assistant_complete` (or `assistant_regenerated`) "
+        "and `usage_info`; a failed answer ends with `usage_info` and `assistant_error`. On the wire each event is "
+        "`event:`, `id:`, `retry:` and one `data:` line of JSON; after SSE_PING_SECONDS of silence the server "
+        "sends the comment `: ping`.",
+        "oneOf": _ANSWER_EVENTS,
+    },
+    ERROR_EVENT: _event(
+        events.ASSISTANT_ERROR, ref(ERROR), "A refusal before the stream: its one event, with id 1 and `{code, error}`."
+    ),
+}
+
+
+def _stream_error(*codes: str) -> Schema:
+    """A refusal before a stream: an event-stream body of one event, or JSON when ``Accept`` asks for JSON only."""
+    return {
+        "description": " or ".join(codes),
+        "content": {EVENT_STREAM: {"schema": ref(ERROR_EVENT)}, **json_content(ref(ERROR))},
+    }
+
+
+def _stream_refusals() -> dict[str, Schema]:
+    """What the streaming endpoints refuse before a stream, as they refuse it (``_stream_error``)."""
+    return {
+        "400": _stream_error("VALIDATION_ERROR"),
+        "401": _stream_error("AUTH_REQUIRED", "TOKEN_INVALID"),
+        "503": _stream_error("SERVER_SHUTTING_DOWN", "SERVICE_UNAVAILABLE"),
+    }
+
+
+_ANSWER = {
+    "description": "The answer's events; the stream ends after the last one (`usage_info` or `assistant_error`).",
+    "headers": {
+        "Cache-Control": {"schema": {"type": "string", "enum": ["no-cache"]}},
+        "X-Accel-Buffering": {"schema": {"type": "string", "enum": ["no"]}},
+    },
+    "content": {EVENT_STREAM: {"schema": ref(ANSWER_STREAM)}},
+}
+_OPTIONAL_STRING = nullable({"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"})
+_TUNING: Schema = {
+    "model": {**_OPTIONAL_STRING, "description": "A model's name; by default the chat's (or the default model)."},
+    "temperature": nullable({"type": "number", "minimum": 0, "maximum": 2}),
+    "max_tokens": nullable(
+        {"type": "integer", "minimum": 1, "description": "Capped at the model's max_output_tokens."}
+    ),
+}
+_CONTENT: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": settings.MAX_MESSAGE_CHARS,
+    "pattern": r"\S",
+    "description": f"Not empty nor only whitespace (400); at most MAX_MESSAGE_CHARS ({settings.MAX_MESSAGE_CHARS}) "
+    "characters (413 CONTENT_TOO_LONG). No NUL character or lone surrogate.",
+}
+_KEY: Schema = {
+    **_OPTIONAL_STRING,
+    "maxLength": KEY_MAX,
+    "description": "An idempotency key: a retry with the same key and body replays the first answer's stream.",
+}
+_IDEMPOTENCY_KEY = header(
+    "Idempotency-Key", "Same as `client_message_id` (the body field wins).", {"type": "string", "maxLength": KEY_MAX}
+)
+
+
+def _body(properties: Schema, required: list[str]) -> Schema:
+    schema = _object(properties, required, "A JSON object; other fields are ignored.")
+    return {"required": True, "content": json_content(schema)}
+
+
+def _generation(operation_id: str, summary: str, description: str, body: Schema, *, keyed: bool = False) -> Schema:
+    """A send, an edit or a regenerate: admitted by the quota middleware, answered with the answer's stream.
+    ``keyed``: it takes an idempotency key."""
+    responses = {
+        "200": _ANSWER,
+        **_stream_refusals(),
+        "402": _stream_error("INSUFFICIENT_BALANCE"),
+        "403": _stream_error("MODEL_NOT_ALLOWED"),
+        "404": _stream_error("NOT_FOUND", "MODEL_NOT_FOUND"),
+        "409": _stream_error("GENERATION_IN_PROGRESS"),
+        "413": _stream_error("CONTENT_TOO_LONG", "PAYLOAD_TOO_LARGE (always JSON)"),
+        "429": _stream_error("ANON_LIMIT_REACHED"),
+        **({"422": _stream_error("IDEMPOTENCY_MISMATCH")} if keyed else {}),
+    }
+    operation = {
+        "tags": ["messages"],
+        "operationId": operation_id,
+        "summary": summary,
+        "description": description,
+        "security": CALLER,
+        "parameters": [_IDEMPOTENCY_KEY] if keyed else [],
+        "requestBody": body,
+        "responses": dict(sorted(responses.items())),
+    }
+    return {"post": operation}
+
+
+SEND = _generation(
+    "message_send",
+    "Send a message and stream its answer",
+    "A new chat, or the next turn of `chat_id`.",
+    _body(
+        {"content": _CONTENT, "chat_id": _OPTIONAL_STRING, **_TUNING, "client_message_id": _KEY},
+        ["content"],
+    ),
+    keyed=True,
+)
+EDIT = _generation(
+    "message_edit",
+    "Edit a user message and stream the answer",
+    "A new version of a user message, on a new branch.",
+    _body(
+        {"message_id": _OPTIONAL_STRING, "content": _CONTENT, **_TUNING, "client_message_id": _KEY},
+        ["message_id", "content"],
+    ),
+    keyed=True,
+)
+REGENERATE = _generation(
+    "message_regenerate",
+    "Regenerate an answer and stream the new version",
+    "`message_id` names an assistant message of the caller (a user message is 400).",
+    _body({"message_id": _OPTIONAL_STRING, **_TUNING}, ["message_id"]),
+)
+
+
+def _stream_operation() -> Schema:
+    return {
+        "tags": ["messages"],
+        "operationId": "message_stream",
+        "summary": "Resume or join an answer's stream",
+        "description": "Replays the answer's events after `Last-Event-ID`, then follows it live to its end. Auth: "
+        "`stream_token` alone when given (a wrong or expired one is 404), else the owner's headers.",
+        "security": [*CALLER, {}],
+        "parameters": [
+            MESSAGE_ID,
+            header(
+                "Last-Event-ID",
+                "Where to start (wins over `last_event_id`); a non-negative integer, else 400.",
+                {"type": "integer", "minimum": 0},
+            ),
+            query(
+                "last_event_id",
+                "Where to start, for a client that cannot set headers.",
+                {"type": "integer", "minimum": 0},
+            ),
+            query(
+                "stream_token",
+                "The `stream_token` of `assistant_typing` or `assistant_regenerating`.",
+                {"type": "string"},
+            ),
+        ],
+        "responses": {
+            "200": _ANSWER,
+            "204": {"description": "The reader already has the end: an EventSource stops reconnecting."},
+            **_stream_refusals(),
+            "404": _stream_error("NOT_FOUND"),
+        },
+    }
+
+
+STREAM: Schema = {"get": _stream_operation()}
+
+STOP: Schema = {
+    "post": {
+        "tags": ["messages"],
+        "operationId": "message_stop",
+        "summary": "Stop an answer",
+        "description": "Asks the process running the answer to stop it; the stream then ends like a completed "
+        "answer, with `status: stopped`. `status` here is the message's status when the request arrived.",
+        "security": CALLER,
+        "parameters": [MESSAGE_ID],
+        "responses": {
+            "202": json_response("Stop requested.", _object({"message_id": UUID, "status": MESSAGE_STATUS})),
+            **caller_errors(),
+            "404": error_response("NOT_FOUND"),
+        },
+    }
+}
+
+
+def _test_sse_operation(method: str, most: int) -> Schema:
+    counter = _object({"counter": {"type": "integer", "minimum": 1}, "message": {"type": "string"}})
+    stream = {
+        "oneOf": [
+            _event(events.TEST_MESSAGE, counter, "One test event."),
+            _event(events.TEST_COMPLETE, _object({"message": {"type": "string"}}), "The last event."),
+        ]
+    }
+    responses = {
+        "200": {
+            "description": "`count` test events TEST_SSE_INTERVAL_MS (100 ms) apart, then `test_complete`.",
+            "content": {EVENT_STREAM: {"schema": stream}},
+        },
+        "400": _stream_error("VALIDATION_ERROR"),
+        **({"413": error_response("PAYLOAD_TOO_LARGE")} if method == "post" else {}),
+    }
+    return {
+        "tags": ["messages"],
+        "operationId": f"test_sse_{method}",
+        "summary": "A test event stream",
+        "description": "No auth and no quota; the stream ignores Last-Event-ID.",
+        "security": NOBODY,
+        "parameters": [
+            query("count", "How many events.", {"type": "integer", "minimum": 1, "maximum": most, "default": 5})
+        ],
+        "responses": responses,
+    }
+
+
+def test_sse(most: int) -> Schema:
+    """The test stream, of at most ``most`` events."""
+    return {"get": _test_sse_operation("get", most), "post": _test_sse_operation("post", most)}
+
+
+_MODEL = _object(
+    {
+        "name": {"type": "string"},
+        "provider": {"type": "string", "enum": ["echo", "openai"]},
+        "input_price": {"type": "string", "description": "Credits per million prompt tokens."},
+        "output_price": {"type": "string", "description": "Credits per million completion tokens."},
+        "max_output_tokens": {"type": "integer", "minimum": 1},
+        "anonymous_allowed": {"type": "boolean"},
+        "default": {"type": "boolean"},
+        "reasoning": {"type": "boolean"},
+    }
+)
+
+
+def _read(operation_id: str, summary: str, description: str, security: Any, body: Schema) -> Schema:
+    responses = {"200": json_response(summary, body), **caller_errors(required=security is CALLER)}
+    return {
+        "get": {
+            "tags": ["catalog and usage"],
+            "operationId": operation_id,
+            "summary": summary,
+            "description": description,
+            "security": security,
+            "responses": responses,
+        }
+    }
+
+
+MODELS = _read(
+    "models_list",
+    "The models the caller may use",
+    "Enabled models, ordered by name; a guest or a caller with no identity sees the `anonymous_allowed` ones.",
+    CALLER_OPTIONAL,
+    _object({"models": {"type": "array", "items": _MODEL}}),
+)
+USAGE = _read(
+    "usage_read",
+    "The caller's quota",
+    "The same `usage_info` payload as the streams and the sockets send.",
+    CALLER,
+    ref(USAGE_INFO),
+)

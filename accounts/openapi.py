@@ -43,10 +43,11 @@ _GUEST = OpenApiParameter(
     "is 400 and nothing happens.",
     pattern=r"^[A-Za-z0-9_-]{8,128}$",
 )
-_BODY_ERRORS = {
+_ERRORS = {
     400: _error("VALIDATION_ERROR: a missing or invalid field (`error` names it), a body that is not JSON"),
     413: _error("PAYLOAD_TOO_LARGE"),
     415: _error("UNSUPPORTED_MEDIA_TYPE: a body that is not application/json"),
+    503: _error("SERVICE_UNAVAILABLE: the database is unreachable"),
 }
 
 
@@ -70,7 +71,7 @@ def _auth(operation_id: str, summary: str, description: str, responses: dict[int
         summary=summary,
         description=description,
         auth=NOBODY,  # type: ignore[arg-type]  # (hinted as names; used as the operation's security requirements)
-        responses={**responses, **_BODY_ERRORS},
+        responses={**responses, **_ERRORS},
         **more,
     )
 
@@ -115,5 +116,6 @@ me = extend_schema(
         200: OpenApiResponse(_USER, description="The account."),
         400: _error("VALIDATION_ERROR: a malformed x-anon-id, a NUL character in a header"),
         401: _error("AUTH_REQUIRED (no token, or only an anonymous id) or TOKEN_INVALID"),
+        503: _error("SERVICE_UNAVAILABLE: the database is unreachable"),
     },
 )

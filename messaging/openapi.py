@@ -167,7 +167,8 @@ _ANSWER = {
     },
     "content": {EVENT_STREAM: {"schema": ref(ANSWER_STREAM)}},
 }
-_OPTIONAL_STRING = nullable({"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"})
+_STRING: Schema = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"}  # trimmed by the server
+_OPTIONAL_STRING = nullable(_STRING)
 _TUNING: Schema = {
     "model": {**_OPTIONAL_STRING, "description": "A model's name; by default the chat's (or the default model)."},
     "temperature": nullable({"type": "number", "minimum": 0, "maximum": 2}),
@@ -240,7 +241,12 @@ EDIT = _generation(
     "Edit a user message and stream the answer",
     "A new version of a user message, on a new branch.",
     _body(
-        {"message_id": _OPTIONAL_STRING, "content": _CONTENT, **_TUNING, "client_message_id": _KEY},
+        {
+            "message_id": {**_STRING, "description": "A user message of the caller, any version (404 otherwise)."},
+            "content": _CONTENT,
+            **_TUNING,
+            "client_message_id": _KEY,
+        },
         ["message_id", "content"],
     ),
     keyed=True,
@@ -249,7 +255,10 @@ REGENERATE = _generation(
     "message_regenerate",
     "Regenerate an answer and stream the new version",
     "`message_id` names an assistant message of the caller (a user message is 400).",
-    _body({"message_id": _OPTIONAL_STRING, **_TUNING}, ["message_id"]),
+    _body(
+        {"message_id": {**_STRING, "description": "An answer of the caller (404 otherwise)."}, **_TUNING},
+        ["message_id"],
+    ),
 )
 
 

@@ -181,6 +181,7 @@ _CONTENT: Schema = {
     "minLength": 1,
     "maxLength": settings.MAX_MESSAGE_CHARS,
     "pattern": r"\S",
+    "examples": ["Hello there"],
     "description": f"Not empty nor only whitespace (400); at most MAX_MESSAGE_CHARS ({settings.MAX_MESSAGE_CHARS}) "
     "characters (413 CONTENT_TOO_LONG). No NUL character or lone surrogate.",
 }
@@ -231,7 +232,12 @@ SEND = _generation(
     "Send a message and stream its answer",
     "A new chat, or the next turn of `chat_id`.",
     _body(
-        {"content": _CONTENT, "chat_id": _OPTIONAL_STRING, **_TUNING, "client_message_id": _KEY},
+        {
+            "content": _CONTENT,
+            "chat_id": {**_OPTIONAL_STRING, "description": "A chat of the caller (404 otherwise); none: a new chat."},
+            **_TUNING,
+            "client_message_id": _KEY,
+        },
         ["content"],
     ),
     keyed=True,

@@ -78,6 +78,16 @@ def nullable(schema: Schema) -> Schema:
     return {**schema, "type": [schema["type"], "null"]}
 
 
+def object_schema(properties: Schema, required: list[str] | None = None, description: str = "") -> Schema:
+    """An object of ``properties``, all of them required unless ``required`` names some."""
+    schema: Schema = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
+    return {**schema, "description": description} if description else schema
+
+
 def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 

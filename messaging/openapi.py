@@ -1,11 +1,5 @@
 """The OpenAPI description of the generation, stream, catalog and usage endpoints (see chatsite/openapi.py for how
-views declare it).
-
-A ``text/event-stream`` body is described one event at a time, as OpenAPI 3.2's ``itemSchema`` does (and, before
-3.2, the ``schema`` of an event stream by convention, which Swagger UI and schemathesis follow): each event is
-``{event, id, retry, data}`` with ``data`` a string of JSON whose ``contentSchema`` is the event's payload. The event
-names and payloads are those of messaging/events.py.
-"""
+views declare it; the events they stream are in messaging/openapi_events.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +7,10 @@ from typing import Any
 
 from django.conf import settings
 
-from chats.openapi import COMPONENTS as CHATS_COMPONENTS
-from chats.openapi import CREDITS, DELETED_MESSAGE, MESSAGE, MESSAGE_STATUS, UUID
+from chats.openapi import MESSAGE_STATUS, UUID
 from chatsite.openapi import (
     CALLER,
     CALLER_OPTIONAL,
-    ERROR,
     MESSAGE_ID,
     NOBODY,
     Schema,
@@ -28,136 +20,23 @@ from chatsite.openapi import (
     json_content,
     json_response,
     nullable,
+    object_schema,
     query,
     ref,
 )
 from messaging import events
+from messaging.openapi_events import (
+    ANSWER_STREAM,
+    COMPONENTS,
+    EVENT_STREAM,
+    USAGE_INFO,
+    event,
+    stream_error,
+    stream_refusals,
+)
 from messaging.requests import KEY_MAX
 
-EVENT_STREAM = "text/event-stream"
-USAGE_INFO = "UsageInfo"
-ANSWER_STREAM = "AnswerEventStream"
-ERROR_EVENT = "ErrorEventStream"
-
-
-def _object(properties: Schema, required: list[str] | None = None, description: str = "") -> Schema:
-    schema: Schema = {"type": "object", "properties": properties, "required": required or list(properties)}
-    return {**schema, "description": description} if description else schema
-
-
-def _event(name: str, data: Schema, description: str) -> Schema:
-    """One event of a stream: its name, its id (absent only on the middle pages of a long text replayed from the
-    database), the reconnection delay, and its data: one line of JSON."""
-    return _object(
-        {
-            "event": {"const": name},
-            "id": {"type": "string", "pattern": "^[1-9][0-9]*$"},
-            "retry": {"type": "integer", "minimum": 0},
-            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
-        },
-        ["event", "data"],
-        description,
-    )
-
-
-_IDS = {"chat_id": UUID, "message_id": UUID}
-_START = {**_IDS, "model": {"type": "string"}, "stream_token": {"type": "string"}}
-_DELTA = _object(
-    {**_IDS, "delta": {"type": "string"}, "full": {"const": True}},
-    ["chat_id", "message_id", "delta"],
-    "`full: true` (a replay from the database): `delta` is the whole text, which replaces what the reader has.",
-)
-_ANSWER_USAGE = _object(
-    {
-        "prompt_tokens": {"type": "integer", "minimum": 0},
-        "completion_tokens": {"type": "integer", "minimum": 0},
-        "cost": CREDITS,
-    }
-)
-_END = _object({**_IDS, "message": {"oneOf": [ref(MESSAGE), ref(DELETED_MESSAGE)]}, "usage": _ANSWER_USAGE})
-_ERROR_DATA = _object(
-    {**_IDS, "code": {"type": "string"}, "error": {"type": "string"}},
-    ["code", "error"],
-    "In a stream the answer's ids come with the code; a refusal before a stream is `{code, error}` alone.",
-)
-_ANSWER_EVENTS = [
-    _event(
-        events.ASSISTANT_TYPING,
-        _object({**_START, "user_message_id": nullable(UUID)}),
-        "First event of a send or an edit: the new answer (status `streaming`), the stored user turn, and the "
-        "`stream_token` that authorises GET …/stream.",
-    ),
-    _event(
-        events.ASSISTANT_REGENERATING,
-        _object({**_START, "replaces": UUID}),
-        "First event of a regenerate: `replaces` is the answer this new version replaces.",
-    ),
-    _event(events.ASSISTANT_REASONING_DELTA, _DELTA, "The next piece of a reasoning model's thinking."),
-    _event(events.ASSISTANT_DELTA, _DELTA, "The next piece of the answer's text, to append."),
-    _event(events.ASSISTANT_COMPLETE, _END, "The stored answer and what it cost (send, edit)."),
-    _event(events.ASSISTANT_REGENERATED, _END, "The stored answer and what it cost (regenerate)."),
-    _event(events.USAGE_INFO, ref(USAGE_INFO), "The caller's quota after this answer."),
-    _event(
-        events.ASSISTANT_ERROR,
-        _ERROR_DATA,
-        "The answer failed (UPSTREAM_ERROR, UPSTREAM_TIMEOUT, UPSTREAM_STALLED, UPSTREAM_DISCONNECTED, "
-        "UPSTREAM_BAD_RESPONSE, GENERATION_LOST, INTERNAL_ERROR, or NOT_FOUND for a message gone): the last event.",
-    ),
-]
-
-COMPONENTS: dict[str, Schema] = {
-    **CHATS_COMPONENTS,
-    USAGE_INFO: {
-        "description": "The caller's quota: a guest's free messages, or a user's credits.",
-        "oneOf": [
-            _object(
-                {
-                    "anonymous": {"const": True},
-                    "used": {"type": "integer", "minimum": 0},
-                    "limit": {"type": "integer", "minimum": 0},
-                    "remaining": {"type": "integer", "minimum": 0},
-                }
-            ),
-            _object(
-                {
-                    "anonymous": {"const": False},
-                    "balance": CREDITS,
-                    "reserved": CREDITS,
-                    "available": CREDITS,
-                }
-            ),
-        ],
-    },
-    ANSWER_STREAM: {
-        "description": "An event of an answer. In order: `assistant_typing` (or `assistant_regenerating`), "
-        "`assistant_reasoning_delta`s, `assistant_delta`s, then `assistant_complete` (or `assistant_regenerated`) "
-        "and `usage_info`; a failed answer ends with `usage_info` and `assistant_error`. On the wire each event is "
-        "`event:`, `id:`, `retry:` and one `data:` line of JSON; after SSE_PING_SECONDS of silence the server "
-        "sends the comment `: ping`.",
-        "oneOf": _ANSWER_EVENTS,
-    },
-    ERROR_EVENT: _event(
-        events.ASSISTANT_ERROR, ref(ERROR), "A refusal before the stream: its one event, with id 1 and `{code, error}`."
-    ),
-}
-
-
-def _stream_error(*codes: str) -> Schema:
-    """A refusal before a stream: an event-stream body of one event, or JSON when ``Accept`` asks for JSON only."""
-    return {
-        "description": " or ".join(codes),
-        "content": {EVENT_STREAM: {"schema": ref(ERROR_EVENT)}, **json_content(ref(ERROR))},
-    }
-
-
-def _stream_refusals() -> dict[str, Schema]:
-    """What the streaming endpoints refuse before a stream, as they refuse it (``_stream_error``)."""
-    return {
-        "400": _stream_error("VALIDATION_ERROR"),
-        "401": _stream_error("AUTH_REQUIRED", "TOKEN_INVALID"),
-        "503": _stream_error("SERVER_SHUTTING_DOWN", "SERVICE_UNAVAILABLE"),
-    }
-
+__all__ = ["COMPONENTS", "EDIT", "MODELS", "REGENERATE", "SEND", "STOP", "STREAM", "USAGE", "test_sse"]
 
 _ANSWER = {
     "description": "The answer's events; the stream ends after the last one (`usage_info` or `assistant_error`).",
@@ -196,7 +75,7 @@ _IDEMPOTENCY_KEY = header(
 
 
 def _body(properties: Schema, required: list[str]) -> Schema:
-    schema = _object(properties, required, "A JSON object; other fields are ignored.")
+    schema = object_schema(properties, required, "A JSON object; other fields are ignored.")
     return {"required": True, "content": json_content(schema)}
 
 
@@ -205,14 +84,14 @@ def _generation(operation_id: str, summary: str, description: str, body: Schema,
     ``keyed``: it takes an idempotency key."""
     responses = {
         "200": _ANSWER,
-        **_stream_refusals(),
-        "402": _stream_error("INSUFFICIENT_BALANCE"),
-        "403": _stream_error("MODEL_NOT_ALLOWED"),
-        "404": _stream_error("NOT_FOUND", "MODEL_NOT_FOUND"),
-        "409": _stream_error("GENERATION_IN_PROGRESS"),
-        "413": _stream_error("CONTENT_TOO_LONG", "PAYLOAD_TOO_LARGE (always JSON)"),
-        "429": _stream_error("ANON_LIMIT_REACHED"),
-        **({"422": _stream_error("IDEMPOTENCY_MISMATCH")} if keyed else {}),
+        **stream_refusals(),
+        "402": stream_error("INSUFFICIENT_BALANCE"),
+        "403": stream_error("MODEL_NOT_ALLOWED"),
+        "404": stream_error("NOT_FOUND", "MODEL_NOT_FOUND"),
+        "409": stream_error("GENERATION_IN_PROGRESS"),
+        "413": stream_error("CONTENT_TOO_LONG", "PAYLOAD_TOO_LARGE (always JSON)"),
+        "429": stream_error("ANON_LIMIT_REACHED"),
+        **({"422": stream_error("IDEMPOTENCY_MISMATCH")} if keyed else {}),
     }
     operation = {
         "tags": ["messages"],
@@ -297,8 +176,8 @@ def _stream_operation() -> Schema:
         "responses": {
             "200": _ANSWER,
             "204": {"description": "The reader already has the end: an EventSource stops reconnecting."},
-            **_stream_refusals(),
-            "404": _stream_error("NOT_FOUND"),
+            **stream_refusals(),
+            "404": stream_error("NOT_FOUND"),
         },
     }
 
@@ -315,7 +194,7 @@ STOP: Schema = {
         "security": CALLER,
         "parameters": [MESSAGE_ID],
         "responses": {
-            "202": json_response("Stop requested.", _object({"message_id": UUID, "status": MESSAGE_STATUS})),
+            "202": json_response("Stop requested.", object_schema({"message_id": UUID, "status": MESSAGE_STATUS})),
             **caller_errors(),
             "404": error_response("NOT_FOUND"),
         },
@@ -324,11 +203,11 @@ STOP: Schema = {
 
 
 def _test_sse_operation(method: str, most: int) -> Schema:
-    counter = _object({"counter": {"type": "integer", "minimum": 1}, "message": {"type": "string"}})
+    counter = object_schema({"counter": {"type": "integer", "minimum": 1}, "message": {"type": "string"}})
     stream = {
         "oneOf": [
-            _event(events.TEST_MESSAGE, counter, "One test event."),
-            _event(events.TEST_COMPLETE, _object({"message": {"type": "string"}}), "The last event."),
+            event(events.TEST_MESSAGE, counter, "One test event."),
+            event(events.TEST_COMPLETE, object_schema({"message": {"type": "string"}}), "The last event."),
         ]
     }
     responses = {
@@ -336,7 +215,7 @@ def _test_sse_operation(method: str, most: int) -> Schema:
             "description": "`count` test events TEST_SSE_INTERVAL_MS (100 ms) apart, then `test_complete`.",
             "content": {EVENT_STREAM: {"schema": stream}},
         },
-        "400": _stream_error("VALIDATION_ERROR"),
+        "400": stream_error("VALIDATION_ERROR"),
         **({"413": error_response("PAYLOAD_TOO_LARGE")} if method == "post" else {}),
     }
     return {
@@ -357,7 +236,7 @@ def test_sse(most: int) -> Schema:
     return {"get": _test_sse_operation("get", most), "post": _test_sse_operation("post", most)}
 
 
-_MODEL = _object(
+_MODEL = object_schema(
     {
         "name": {"type": "string"},
         "provider": {"type": "string", "enum": ["echo", "openai"]},
@@ -390,7 +269,7 @@ MODELS = _read(
     "The models the caller may use",
     "Enabled models, ordered by name; a guest or a caller with no identity sees the `anonymous_allowed` ones.",
     CALLER_OPTIONAL,
-    _object({"models": {"type": "array", "items": _MODEL}}),
+    object_schema({"models": {"type": "array", "items": _MODEL}}),
 )
 USAGE = _read(
     "usage_read",

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import openapi
 from accounts.services import token_refresh, user_login, user_payload, user_register
 from chatsite.errors import AuthRequired
 from chatsite.identity import identity_from_request
@@ -30,6 +31,7 @@ class RefreshSerializer(serializers.Serializer[dict[str, str]]):
 
 
 class RegisterView(APIView):
+    @openapi.register(RegisterSerializer)
     def post(self, request: Request) -> Response:
         data = RegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -40,6 +42,7 @@ class RegisterView(APIView):
 
 
 class TokenView(APIView):
+    @openapi.token(LoginSerializer)
     def post(self, request: Request) -> Response:
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -48,6 +51,7 @@ class TokenView(APIView):
 
 
 class TokenRefreshView(APIView):
+    @openapi.refresh(RefreshSerializer)
     def post(self, request: Request) -> Response:
         data = RefreshSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -55,6 +59,7 @@ class TokenRefreshView(APIView):
 
 
 class MeView(APIView):
+    @openapi.me
     def get(self, request: Request) -> Response:
         identity = identity_from_request(request)
         assert identity is not None

@@ -11,10 +11,11 @@ from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from chats import protocol
+from chats import openapi, protocol
 from chats.sockets import reply_announce
 from chatsite.http import allow, json_errors
 from chatsite.identity import Identity, identity_from_request
+from chatsite.openapi import described
 
 Handler = Callable[[Identity, dict[str, Any]], protocol.Reply]
 
@@ -28,6 +29,7 @@ async def _handled(request: HttpRequest, handler: Handler, message_id: Any) -> t
     return await sync_to_async(run)()
 
 
+@described(openapi.VERSIONS, openapi.COMPONENTS)
 @json_errors
 @allow("GET")
 async def versions(request: HttpRequest, message_id: Any) -> HttpResponseBase:
@@ -36,6 +38,7 @@ async def versions(request: HttpRequest, message_id: Any) -> HttpResponseBase:
     return JsonResponse(reply.data)
 
 
+@described(openapi.SELECT, openapi.COMPONENTS)
 @csrf_exempt
 @json_errors
 @allow("POST")

@@ -160,8 +160,8 @@ class GenerationLost(ApiError):
     code, status, default_message = "GENERATION_LOST", 500, "The server answering this message stopped."
 
 
-def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Render every DRF-raised error in the one `{code, error}` shape."""
+def drf_error_response(exc: Exception) -> Response | None:
+    """Render every DRF-raised error in the one `{code, error}` shape (``None``: not one of DRF's)."""
     if isinstance(exc, ApiError):
         return Response(exc.payload(), status=exc.status, headers=exc.headers())
     if isinstance(exc, Http404):

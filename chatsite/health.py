@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chatsite.errors import ApiError, NotFound
 from chatsite.lifecycle import is_draining
+from chatsite.openapi import NOBODY, Schema, described, json_response
 from chatsite.outages import (
     DATABASE_OUTAGE_ERRORS,
     database_health,
@@ -62,6 +63,50 @@ def _report(status: str, checks: dict[str, str], healthy: bool) -> JsonResponse:
     return JsonResponse({"status": status, "checks": checks}, status=200 if healthy else 503)
 
 
+_CHECKS: Schema = {
+    "type": "object",
+    "description": "Each dependency checked (`redis` only when REDIS_URL is set): `ok`, or `error: <ExceptionName>` "
+    "(`error: TimeoutError` for a check that took longer than 0.8 s).",
+    "properties": {"database": {"type": "string"}, "redis": {"type": "string"}},
+    "required": ["database"],
+    "additionalProperties": False,
+}
+
+
+def _report_schema(*statuses: str, checks: Schema = _CHECKS) -> Schema:
+    return {
+        "type": "object",
+        "properties": {"status": {"type": "string", "enum": list(statuses)}, "checks": checks},
+        "required": ["status", "checks"],
+    }
+
+
+_HEALTHY = json_response("The database and Redis answer.", _report_schema("ok"))
+_UNHEALTHY = json_response("A dependency failed or did not answer in time.", _report_schema("error"))
+_DRAINING = _report_schema("draining", checks={"type": "object", "additionalProperties": False})
+
+
+def _probe(operation_id: str, summary: str, description: str, responses: Schema) -> Schema:
+    return {
+        "get": {
+            "tags": ["health"],
+            "operationId": operation_id,
+            "summary": summary,
+            "description": description,
+            "security": NOBODY,
+            "responses": responses,
+        }
+    }
+
+
+@described(
+    _probe(
+        "health",
+        "Health",
+        "The database and Redis both answer (200), or not (503).",
+        {"200": _HEALTHY, "503": _UNHEALTHY},
+    )
+)
 async def health(request: HttpRequest) -> HttpResponse:
     """The database and Redis both answer (200), or not (503)."""
     checks = await _checks()
@@ -69,6 +114,21 @@ async def health(request: HttpRequest) -> HttpResponse:
     return _report("ok" if healthy else "error", checks, healthy)
 
 
+@described(
+    _probe(
+        "health_ready",
+        "Readiness",
+        "Whether this worker should get new requests: healthy and not draining. 503 `draining` from the moment a "
+        "SIGTERM starts the drain.",
+        {
+            "200": _HEALTHY,
+            "503": json_response(
+                "A dependency failed, or the worker is draining for a shutdown.",
+                {"oneOf": [_report_schema("error"), _DRAINING]},
+            ),
+        },
+    )
+)
 async def ready(request: HttpRequest) -> HttpResponse:
     """Whether this worker should get new requests: healthy, and not draining for a shutdown."""
     if is_draining():
@@ -76,6 +136,23 @@ async def ready(request: HttpRequest) -> HttpResponse:
     return await health(request)
 
 
+@described(
+    _probe(
+        "health_live",
+        "Liveness",
+        "The process runs and answers; nothing else is checked (a draining worker is still live).",
+        {
+            "200": json_response(
+                "The process answers.",
+                {
+                    "type": "object",
+                    "properties": {"status": {"type": "string", "enum": ["ok"]}},
+                    "required": ["status"],
+                },
+            )
+        },
+    )
+)
 async def live(request: HttpRequest) -> HttpResponse:
     """The process runs and answers (a worker that is draining is still live: let it finish)."""
     return JsonResponse({"status": "ok"})

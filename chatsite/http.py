@@ -1,4 +1,4 @@
-"""HTTP plumbing shared by the views: refusing other methods and rendering errors."""
+"""HTTP plumbing shared by the views: refusing other methods and rendering errors (the DRF views' too)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
+from rest_framework.response import Response
 
-from chatsite.errors import ApiError, MethodNotAllowed
+from chatsite.errors import ApiError, MethodNotAllowed, drf_error_response
 from chatsite.outages import DATABASE_OUTAGE_ERRORS, database_unavailable
 
 View = Callable[..., Awaitable[HttpResponseBase]]
@@ -55,3 +56,11 @@ def error_json(request: HttpRequest, error: ApiError) -> JsonResponse:
 
 
 json_errors = rendering_errors(error_json)
+
+
+def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's ``EXCEPTION_HANDLER``: its errors in the one ``{code, error}`` shape, and an unreachable database as
+    ``SERVICE_UNAVAILABLE``, as every other view answers it (not a 500)."""
+    if isinstance(exc, DATABASE_OUTAGE_ERRORS):
+        exc = database_unavailable(exc, "answering a request")
+    return drf_error_response(exc)

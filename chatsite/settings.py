@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by this application (no CDN)
     "rest_framework_simplejwt.token_blacklist",
     "channels",
     "corsheaders",
@@ -195,8 +197,26 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["chatsite.input.JsonParser"],
-    "EXCEPTION_HANDLER": "chatsite.errors.drf_exception_handler",
+    "EXCEPTION_HANDLER": "chatsite.http.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI schema at /api/schema/ and its Swagger UI at /api/docs/. drf-spectacular reads the DRF views; the
+# plain async views declare their own description, merged in by the hook (chatsite/openapi.py).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "chatsite API",
+    "DESCRIPTION": "The HTTP API of chatsite: auth, the model catalog, usage, and the answers streamed as "
+    "server-sent events. docs/protocol.md is the full contract, the sockets included.",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",  # JSON Schema's contentSchema describes each server-sent event's data
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["chatsite.openapi.openapi_postprocess"],
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
 SIMPLE_JWT = {
@@ -219,6 +239,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_BYTES", 1024 * 1024, minimum=102
 if DATA_UPLOAD_MAX_MEMORY_SIZE < 6 * MAX_MESSAGE_CHARS + 1024:
     raise ImproperlyConfigured(f"MAX_BODY_BYTES must be at least {6 * MAX_MESSAGE_CHARS + 1024} for MAX_MESSAGE_CHARS")
 ECHO_DELAY_MS = env_int("ECHO_DELAY_MS", 30, minimum=0)
+TEST_SSE_INTERVAL_MS = env_int("TEST_SSE_INTERVAL_MS", 100, minimum=0)
 UPSTREAM_CONNECT_TIMEOUT = env_float("UPSTREAM_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 UPSTREAM_FIRST_TOKEN_TIMEOUT = env_float("UPSTREAM_FIRST_TOKEN_TIMEOUT", 60.0, minimum=0.1)
 UPSTREAM_STALL_TIMEOUT = env_float("UPSTREAM_STALL_TIMEOUT", 30.0, minimum=0.1)

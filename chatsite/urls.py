@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as accounts
 from chats import views as chats
@@ -17,6 +18,8 @@ urlpatterns = [
     path("health/live", live),
     path("health/ready", ready),
     path("metrics", metrics),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema")),
     path("api/v1/auth/register", accounts.RegisterView.as_view()),
     path("api/v1/auth/token", accounts.TokenView.as_view()),
     path("api/v1/auth/token/refresh", accounts.TokenRefreshView.as_view()),

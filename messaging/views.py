@@ -4,9 +4,11 @@ a send, regenerate or edit and held its quota (``usage.admission``)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
@@ -17,7 +19,8 @@ from chatsite.db import db
 from chatsite.errors import NotFound, ValidationError
 from chatsite.http import allow, json_errors
 from chatsite.identity import identity_from_request
-from messaging import events
+from chatsite.openapi import described
+from messaging import events, openapi
 from messaging.admission import Replay, edit_admission, regenerate_admission, send_admission, send_errors
 from messaging.catalog import models_for
 from messaging.events import Batch, StreamEvent
@@ -31,7 +34,6 @@ from usage.admission import admission_of, admitted_by
 from usage.selectors import usage_info
 
 TEST_SSE_MAX = 100
-TEST_SSE_INTERVAL = 0.1
 
 
 async def _generate(request: HttpRequest) -> HttpResponseBase:
@@ -46,9 +48,12 @@ async def _generate(request: HttpRequest) -> HttpResponseBase:
     return sse_response(stream_follow(message_id, 0))
 
 
-send = csrf_exempt(send_errors(allow("POST")(admitted_by(send_admission)(_generate))))
-regenerate = csrf_exempt(send_errors(allow("POST")(admitted_by(regenerate_admission)(_generate))))
-edit = csrf_exempt(send_errors(allow("POST")(admitted_by(edit_admission)(_generate))))
+_described = functools.partial(described, components=openapi.COMPONENTS)
+send = _described(openapi.SEND)(csrf_exempt(send_errors(allow("POST")(admitted_by(send_admission)(_generate)))))
+regenerate = _described(openapi.REGENERATE)(
+    csrf_exempt(send_errors(allow("POST")(admitted_by(regenerate_admission)(_generate))))
+)
+edit = _described(openapi.EDIT)(csrf_exempt(send_errors(allow("POST")(admitted_by(edit_admission)(_generate)))))
 
 
 def _last_event_id(request: HttpRequest) -> int:
@@ -73,6 +78,7 @@ def _check_reader(request: HttpRequest, message_id: str) -> None:
     message_status_for_owner(identity=identity_from_request(request), message_id=message_id)  # type: ignore[arg-type]
 
 
+@_described(openapi.STREAM)
 @sse_errors
 @allow("GET")
 async def stream(request: HttpRequest, message_id: Any) -> HttpResponseBase:
@@ -95,6 +101,7 @@ async def _prepend(first: Batch | None, rest: AsyncIterator[Batch | None]) -> As
         yield batch
 
 
+@_described(openapi.STOP)
 @csrf_exempt
 @json_errors
 @allow("POST")
@@ -113,10 +120,11 @@ async def _test_events(count: int) -> AsyncIterator[Batch]:
     for counter in range(events.FIRST_ID, count + 1):
         data = {"counter": counter, "message": f"Test message {counter}"}
         yield [StreamEvent(counter, events.TEST_MESSAGE, data)]
-        await asyncio.sleep(TEST_SSE_INTERVAL)
+        await asyncio.sleep(settings.TEST_SSE_INTERVAL_MS / 1000)
     yield [StreamEvent(events.next_id(count), events.TEST_COMPLETE, {"message": f"Sent {count} test messages"}, True)]
 
 
+@_described(openapi.test_sse(TEST_SSE_MAX))
 @csrf_exempt
 @sse_errors
 @allow("GET", "POST")
@@ -130,6 +138,7 @@ async def test_sse(request: HttpRequest) -> HttpResponseBase:
     return sse_response(_test_events(count))
 
 
+@_described(openapi.MODELS)
 @json_errors
 @allow("GET")
 async def models(request: HttpRequest) -> HttpResponseBase:
@@ -139,6 +148,7 @@ async def models(request: HttpRequest) -> HttpResponseBase:
     return JsonResponse({"models": await db(listing)()})
 
 
+@_described(openapi.USAGE)
 @json_errors
 @allow("GET")
 async def usage(request: HttpRequest) -> HttpResponseBase:

@@ -98,3 +98,22 @@ def test_an_answer_that_ends_while_the_database_is_cut_off_is_stored_and_settled
     assert -LedgerEntry.objects.get(user=user, kind="charge").amount == message.cost > 0
     assert not Reservation.objects.filter(status="open").exists()
     call_command("check_ledger")
+
+
+def test_the_auth_endpoints_answer_service_unavailable_while_the_database_is_unreachable(
+    servers: Any, proxy: TcpProxy, user: Any
+) -> None:
+    worker: Server = servers(**through(proxy))
+    me = {"Authorization": f"Bearer {RefreshToken.for_user(user).access_token}"}
+    assert request("GET", f"{worker.url}/api/v1/auth/me", me)[0] == 200
+
+    proxy.cut()
+    answers = [
+        request("GET", f"{worker.url}/api/v1/auth/me", me),
+        request("POST", f"{worker.url}/api/v1/auth/token", body={"username": "alice", "password": "s3cret-pass-word"}),
+    ]
+    proxy.restore()
+
+    for status, body in answers:
+        assert (status, body["code"]) == (503, "SERVICE_UNAVAILABLE")
+    wait_for(lambda: request("GET", f"{worker.url}/api/v1/auth/me", me)[0] == 200)

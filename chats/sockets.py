@@ -84,7 +84,7 @@ class SocketConnection:
     def __init__(self, *, send: Send, close: Close, origin: str, transport: str) -> None:
         self.identity: Identity | None = None
         self.closed = False
-        self.gone = False  # the socket closed: it must not count as open, even if it closed while identifying
+        self._gone = False  # the socket closed: it must not count as open, even if it closed while identifying
         self._send, self._close, self._origin, self._transport = send, close, origin, transport
         self._bucket = _TokenBucket(settings.SOCKET_RATE_PER_SECOND, settings.SOCKET_RATE_BURST)
         self._refusals = _Refusals()
@@ -148,12 +148,12 @@ class SocketConnection:
 
     async def _present(self, identity: Identity) -> None:
         await presence_enter(group=identity.group, transport=self._transport, origin=self._origin)
-        if self.gone or self.identity != identity:  # it closed, or identified again, meanwhile
+        if self._gone or self.identity != identity:  # it closed, or identified again, meanwhile
             await presence_leave(group=identity.group, transport=self._transport, origin=self._origin)
 
     async def leave(self) -> None:
         """The socket closed: it no longer counts as open for pushes."""
-        self.gone = True
+        self._gone = True
         if self.identity is not None:
             await presence_leave(group=self.identity.group, transport=self._transport, origin=self._origin)
 

@@ -28,6 +28,7 @@ from chatsite.errors import ApiError, AuthRequired, ValidationError
 from chatsite.failures import FailureLog
 from chatsite.identity import Identity, bearer_token
 from chatsite.input import json_load
+from chatsite.presence import CHANNELS
 
 AUTH_TIMEOUT_SECONDS = 10
 CLOSE_UNAUTHORIZED = 4401
@@ -74,7 +75,9 @@ class ChatsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await getattr(self, get_handler_name(message))(message)
 
     async def connect(self) -> None:
-        self.connection = SocketConnection(send=self._send, close=self._close_limited, origin=self.channel_name)
+        self.connection = SocketConnection(
+            send=self._send, close=self._close_limited, origin=self.channel_name, transport=CHANNELS
+        )
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in self.scope["headers"]}
         await self.accept()
         _open.add(self)
@@ -114,6 +117,7 @@ class ChatsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         for pending in (self._auth_timer, self._rejoining):
             if pending is not None:
                 pending.cancel()
+        await self.connection.leave()
         await self._join(None, leaving=self.connection.identity)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

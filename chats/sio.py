@@ -12,6 +12,7 @@ from chats.sockets import Close, Send, SocketConnection
 from chatsite.errors import ApiError
 from chatsite.identity import bearer_token
 from chatsite.input import json_check
+from chatsite.presence import SOCKET_IO
 from chatsite.push import NAMESPACE, REFUSED, sio
 
 # The open sockets of this process by sid (a socket lives in one process; nothing here is shared state).
@@ -48,20 +49,23 @@ def _closer(sid: str) -> Close:
 
 @sio.on("connect", namespace=NAMESPACE)
 async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-    connection = SocketConnection(send=_sender(sid), close=_closer(sid), origin=sid)
+    connection = SocketConnection(send=_sender(sid), close=_closer(sid), origin=sid, transport=SOCKET_IO)
+    _connections[sid] = connection  # before it identifies: a disconnect meanwhile must find it (to leave)
     try:
         token, anon_id = _credentials(environ, auth)
         identity = await connection.identify(token=token, anon_id=anon_id)
     except ApiError as error:
+        _connections.pop(sid, None)
         raise socketio.exceptions.ConnectionRefusedError(error.message, error.payload()) from None
-    _connections[sid] = connection
     await sio.enter_room(sid, identity.group, namespace=NAMESPACE)
     await connection.welcome()
 
 
 @sio.on("disconnect", namespace=NAMESPACE)
 async def disconnect(sid: str, reason: str | None = None) -> None:
-    _connections.pop(sid, None)
+    connection = _connections.pop(sid, None)
+    if connection is not None:
+        await connection.leave()
 
 
 @sio.on("*", namespace=NAMESPACE)

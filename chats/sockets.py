@@ -25,6 +25,7 @@ from chats.hooks import generations_stop
 from chatsite.errors import ApiError, AuthRequired, RateLimited
 from chatsite.identity import Identity, identity_resolve
 from chatsite.input import json_check, text_check, text_safe
+from chatsite.presence import presence_enter, presence_leave
 from chatsite.push import push
 
 Send = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -77,12 +78,14 @@ class _Refusals:
 
 class SocketConnection:
     """One open management socket, on either transport. ``send`` emits an event to it, ``close`` ends it, and
-    ``origin`` names it (a Socket.IO sid or a channel name) so that a broadcast skips it."""
+    ``origin`` names it (a Socket.IO sid or a channel name) so that a broadcast skips it; ``transport`` says
+    which transport's pushes reach it (``chatsite.presence``)."""
 
-    def __init__(self, *, send: Send, close: Close, origin: str) -> None:
+    def __init__(self, *, send: Send, close: Close, origin: str, transport: str) -> None:
         self.identity: Identity | None = None
         self.closed = False
-        self._send, self._close, self._origin = send, close, origin
+        self._gone = False  # the socket closed: it must not count as open, even if it closed while identifying
+        self._send, self._close, self._origin, self._transport = send, close, origin, transport
         self._bucket = _TokenBucket(settings.SOCKET_RATE_PER_SECOND, settings.SOCKET_RATE_BURST)
         self._refusals = _Refusals()
         self._turn = asyncio.Lock()  # FIFO: events are handled in the order they arrived
@@ -136,8 +139,23 @@ class SocketConnection:
         async with self._turn:
             identity = await _on_worker(identity_resolve)(token=token, anon_id=anon_id)
         assert identity is not None
-        self.identity = identity
+        previous, self.identity = self.identity, identity
+        if previous != identity:
+            await self._present(identity)
+            if previous is not None:
+                await presence_leave(group=previous.group, transport=self._transport, origin=self._origin)
         return identity
+
+    async def _present(self, identity: Identity) -> None:
+        await presence_enter(group=identity.group, transport=self._transport, origin=self._origin)
+        if self._gone or self.identity != identity:  # it closed, or identified again, meanwhile
+            await presence_leave(group=identity.group, transport=self._transport, origin=self._origin)
+
+    async def leave(self) -> None:
+        """The socket closed: it no longer counts as open for pushes."""
+        self._gone = True
+        if self.identity is not None:
+            await presence_leave(group=self.identity.group, transport=self._transport, origin=self._origin)
 
     async def welcome(self) -> None:
         """What a socket gets as soon as it knows who it is: the caller's ``usage_info``."""

@@ -3,7 +3,8 @@
 The Socket.IO server lives here, with the one publish path, so that any layer can tell a caller's tabs what
 happened (a refused send, a new chat) without knowing the management protocol's handlers, which ``chats``
 registers on this server. Socket.IO rooms fan out through Redis with python-socketio's Redis manager when
-``REDIS_URL`` is set; the Channels consumers join a channel-layer group (channels-redis then).
+``REDIS_URL`` is set; the Channels consumers join a channel-layer group (channels-redis then). Nothing is
+published on a transport where the identity has no socket open (``chatsite.presence``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from chatsite.failures import FailureLog
 from chatsite.identity import Identity
 from chatsite.input import json_load
 from chatsite.outages import redis_health
+from chatsite.presence import CHANNELS, SOCKET_IO, presence_transports
 
 log = logging.getLogger(__name__)
 
@@ -155,11 +157,14 @@ sio = socketio.AsyncServer(
 
 
 async def push(identity: Identity, event: str, data: dict[str, Any], *, exclude: str | None = None) -> None:
-    """Send ``event`` to all of the identity's sockets, except the one named by ``exclude`` (sid or channel)."""
+    """Send ``event`` to all of the identity's sockets, except the one named by ``exclude`` (sid or channel).
+    A transport on which the identity has no socket open in any process is skipped (``chatsite.presence``)."""
     try:
-        await sio.emit(event, data, room=identity.group, namespace=NAMESPACE, skip_sid=exclude)
+        transports = await presence_transports(identity.group)
+        if SOCKET_IO in transports:
+            await sio.emit(event, data, room=identity.group, namespace=NAMESPACE, skip_sid=exclude)
         layer = get_channel_layer()
-        if layer is not None:
+        if layer is not None and CHANNELS in transports:
             message = {"type": PUSH_TYPE, "event": event, "data": data, "exclude": exclude}
             async with asyncio.timeout(PUSH_TIMEOUT_SECONDS):
                 await layer.group_send(identity.group, message)

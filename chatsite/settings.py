@@ -168,6 +168,9 @@ REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 HEALTH_PROBE_SECONDS = env_float("HEALTH_PROBE_SECONDS", 1.0, minimum=0.05)
 # When set, /metrics answers only a scrape with "Authorization: Bearer <this>" (chatsite/metrics.py).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# How long a management socket counts as open for pushes after its process last said so (chatsite/presence.py):
+# each process renews its sockets every third of it, so one that dies is forgotten within it.
+PRESENCE_TTL_SECONDS = env_float("PRESENCE_TTL_SECONDS", 30.0, minimum=0.3)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

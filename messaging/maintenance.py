@@ -1,5 +1,5 @@
-"""This process's background work, for as long as it serves: owner keys kept fresh, dead generations reaped,
-stop requests listened for, dependencies probed."""
+"""This process's background work, for as long as it serves: owner keys and socket presence kept fresh, dead
+generations reaped, stop requests listened for, dependencies probed."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.conf import settings
 
 from chatsite.errors import ServiceUnavailable
 from chatsite.outages import DATABASE_OUTAGE_ERRORS, database_unavailable, dependencies_watch, redis_health
+from chatsite.presence import presence_keep, presence_refresh
 from chatsite.redis import cancelling, raise_if_cancelled, redis_enabled
 from messaging.owners import owners
 from messaging.recovery import generations_reap
@@ -60,9 +61,12 @@ def maintenance_start() -> None:
         asyncio.create_task(dependencies_watch(), context=contextvars.Context()),
     ]
     if redis_enabled():
-        # Owner keys may have been lost with Redis (a restart): write them back as soon as it answers.
+        # Owner keys and socket presence may have been lost with Redis (a restart): write them back as soon as it
+        # answers.
         redis_health.on_recovery(_owner_keys_restore)
+        redis_health.on_recovery(presence_refresh)
         tasks.append(asyncio.create_task(stops_listen(), context=contextvars.Context()))
+        tasks.append(asyncio.create_task(presence_keep(), context=contextvars.Context()))
     _tasks[loop] = tasks
 
 

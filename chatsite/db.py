@@ -52,10 +52,18 @@ def db_calls_cut_overdue() -> int:
     how many. (PostgreSQL: SQLite has no connection to hang on.)"""
     limit, now, cut = settings.DATABASE_CALL_TIMEOUT_SECONDS, time.monotonic(), 0
     for started, wrapper in list(_running.values()):
-        raw = getattr(wrapper, "connection", None)
-        fd = getattr(getattr(raw, "pgconn", None), "socket", None)
-        if fd is not None and now - started > limit:
+        fd = _socket_of(wrapper) if now - started > limit else None
+        if fd is not None:
             with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
                 sock.shutdown(socket.SHUT_RDWR)  # the call's read fails at once; its thread is free again
             cut += 1
     return cut
+
+
+def _socket_of(wrapper: Any) -> int | None:
+    """The socket of a thread's PostgreSQL connection, if it has an open one. (psycopg raises, rather than
+    answers, for a connection that closed meanwhile: that must not end the watchdog's loop.)"""
+    try:
+        return int(wrapper.connection.pgconn.socket)
+    except Exception:  # no connection yet, SQLite's, or one closed while we looked
+        return None

@@ -16,7 +16,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.http import StreamingHttpResponse
 from django.test import AsyncClient
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, Phase, assume, event, given, settings
 from hypothesis import strategies as st
 
 from chats.models import Chat
@@ -30,6 +30,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 FUZZ = settings(
     max_examples=40,
     deadline=None,
+    # No shrinking: a failure is reported with the example that failed, at once, instead of after replaying
+    # variations of it for longer than the test's timeout.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -129,3 +129,20 @@ def test_a_statement_over_a_limit_of_postgresql_is_an_error_to_report_not_an_out
     assert timed_out.__cause__.sqlstate == "57014"  # type: ignore[union-attr]
     assert database_outage(timed_out)
     assert isinstance(database_unavailable(timed_out, "testing"), ServiceUnavailable)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_watchdog_passes_over_a_call_whose_connection_closed_meanwhile() -> None:
+    """psycopg raises when asked for the socket of a closed connection: the watchdog runs in the loop that also
+    probes Redis and the database, so it must not raise (the probes would stop with it)."""
+    from chatsite import db
+
+    connection.ensure_connection()
+    connection.connection.close()  # as a cut or a server restart leaves it, while its call is still counted
+    db._running[-1] = (0.0, connection)  # a call that began long ago
+    try:
+        assert db.db_calls_cut_overdue() == 0
+    finally:
+        db._running.pop(-1, None)
+        connection.close()

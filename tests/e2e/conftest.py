@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import REQUIRE_SERVICES
+from tests.e2e.outages import OwnRedis
 from tests.e2e.servers import Server
 from tests.fakes.upstream import FakeUpstream
 
@@ -27,6 +29,19 @@ def servers(transactional_db: Any, upstream: FakeUpstream) -> Iterator[Callable[
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    """A redis-server of the test's own (never the shared one), to stop, pause, restart or count commands on."""
+    if shutil.which("redis-server") is None:
+        message = "needs redis-server (the test runs a Redis server of its own)"
+        if REQUIRE_SERVICES:
+            pytest.fail(message + ", and CHATSITE_REQUIRE_SERVICES=1 forbids skipping", pytrace=False)
+        pytest.skip(message)
+    own = OwnRedis().start()
+    yield own
+    own.kill()
 
 
 def run_node(script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.e2e.http import post_stream, read_then_leave
+from tests.e2e.outages import wait_for
 from tests.e2e.servers import Server
 from tests.scrape import Samples, moved, scrape, value
 from usage.services import balance_grant
@@ -26,16 +26,6 @@ pytestmark = pytest.mark.e2e
 TOKEN = "scrape-token-0123456789abcdef"
 GUEST = {"x-anon-id": "metrics-guest-01"}
 NODE_DIR = Path(__file__).resolve().parent
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def metered(servers: Any) -> Server:

@@ -8,14 +8,11 @@ What reaches Redis is read from ``INFO commandstats`` of a Redis of the test's o
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 
-from tests.conftest import REQUIRE_SERVICES
 from tests.e2e.conftest import run_node
 from tests.e2e.http import post_stream
 from tests.e2e.outages import OwnRedis, wait_for
@@ -24,18 +21,6 @@ from tests.e2e.test_live_pushes import events_of, listen
 pytestmark = pytest.mark.e2e
 SEND = "/api/v1/messages/send"
 PUSH_COMMANDS = ("publish", "zrange")
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        message = "needs redis-server (these tests count the commands of a Redis of their own)"
-        if REQUIRE_SERVICES:
-            pytest.fail(message + ", and CHATSITE_REQUIRE_SERVICES=1 forbids skipping", pytrace=False)
-        pytest.skip(message)
-    own = OwnRedis().start()
-    yield own
-    own.kill()
 
 
 def on(own: OwnRedis, **env: str) -> dict[str, str]:

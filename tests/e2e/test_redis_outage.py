@@ -7,9 +7,8 @@ bounded (``READ_TIMEOUT``): a request that goes silent fails the test instead of
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +19,6 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from chats.models import Message
 from messaging.models import LanguageModel
-from tests.conftest import REQUIRE_SERVICES
 from tests.e2e.http import parallel
 from tests.e2e.outages import OwnRedis, SseClient, request, wait_for
 from tests.e2e.servers import Server
@@ -32,18 +30,6 @@ pytestmark = pytest.mark.e2e
 
 SEND = "/api/v1/messages/send"
 TERMINAL = {"assistant_complete", "usage_info"}
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        message = "needs redis-server (these tests start and stop Redis servers of their own)"
-        if REQUIRE_SERVICES:
-            pytest.fail(message + ", and CHATSITE_REQUIRE_SERVICES=1 forbids skipping", pytrace=False)
-        pytest.skip(message)
-    redis = OwnRedis().start()
-    yield redis
-    redis.kill()
 
 
 def on(redis: OwnRedis) -> dict[str, str]:

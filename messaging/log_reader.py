@@ -108,9 +108,8 @@ async def whole_log(message_id: str) -> WholeLog | None:
             _whole_logs[message_id] = logged
         pending.set_result(logged)
         return logged
-    except BaseException as error:
-        pending.set_exception(error)
-        pending.exception()  # (retrieved: the readers waiting on it get it themselves)
+    except BaseException:  # (this reader failed or was cancelled: the others waiting on it follow the log)
+        pending.set_result(None)
         raise
     finally:
         del _reading[message_id]
